@@ -1,0 +1,5 @@
+import sys
+
+from glsmonai.cli import main
+
+sys.exit(main())

@@ -1,0 +1,61 @@
+"""Decathlon-style datalists: ``{"training": [...], "validation": [...], "testing": [...]}``.
+
+Each entry is ``{"image": path, "label": path, "keypoints": [[row, col], ...]}`` with paths relative
+to the data folder (``dataset_dir``); ``keypoints`` is optional when a keypoint rule is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+__all__ = ["load_datalist", "write_datalist"]
+
+
+def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str) -> list[dict]:
+    """Entries of one split with absolute paths, every referenced file checked.
+
+    Args:
+        datalist: the JSON file.
+        dataset_dir: folder the entries' paths are relative to.
+        split: ``"training"``, ``"validation"`` or ``"testing"``.
+
+    Raises:
+        FileNotFoundError: the datalist or a file it names is missing (the message names both).
+        ValueError: the JSON is malformed, the split is missing or empty, or an entry lacks ``image``.
+    """
+    datalist, dataset_dir = Path(datalist), Path(dataset_dir)
+    if not datalist.is_file():
+        raise FileNotFoundError(f"datalist not found: {datalist}")
+    try:
+        content = json.loads(datalist.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{datalist}: not valid JSON ({err})") from None
+    entries = content.get(split) if isinstance(content, dict) else None
+    if not entries:
+        raise ValueError(f"{datalist}: no entries under {split!r} (keys present: {list(content) if isinstance(content, dict) else type(content).__name__})")
+    out = []
+    for i, entry in enumerate(entries):
+        if not isinstance(entry, dict) or "image" not in entry:
+            raise ValueError(f"{datalist}: {split}[{i}] has no 'image'")
+        item = dict(entry)
+        for key in ("image", "label"):
+            if key in item:
+                path = Path(item[key])
+                path = path if path.is_absolute() else dataset_dir / path
+                if not path.is_file():
+                    raise FileNotFoundError(f"{datalist}: {split}[{i}] {key} file not found: {path}")
+                item[key] = str(path)
+        out.append(item)
+    return out
+
+
+def write_datalist(path: str | os.PathLike, splits: dict[str, list[dict]]) -> Path:
+    """Write a datalist JSON atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(splits, indent=1))
+    os.replace(tmp, path)
+    return path

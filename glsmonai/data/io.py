@@ -1,0 +1,173 @@
+"""Reading and writing 2D scans with their geometry (SimpleITK for every format).
+
+Arrays are always ``(rows, cols)``: row 0 is the top of the picture whatever the format, so a
+keypoint ``[row, col]`` means the same pixel in a NIfTI file and in a PNG of it. (MONAI's readers
+return ``(x, y)``, the transpose; SimpleITK's ``GetArrayFromImage`` returns rows first.)
+
+Writes are atomic: the file is written under a temporary name in the target folder and renamed,
+so a crash never leaves half a file under the final name.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+__all__ = ["IMAGE_EXTENSIONS", "Geometry", "read_image", "write_mask", "split_ext", "list_images", "atomic_path", "write_image"]
+
+#: file endings read as images, longest first so ``.nii.gz`` wins over ``.gz``
+IMAGE_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+
+
+def split_ext(path: str | os.PathLike) -> tuple[str, str]:
+    """Split a file name into stem and a known image extension: ``a.nii.gz`` -> ``("a", ".nii.gz")``."""
+    name = Path(path).name
+    for ext in IMAGE_EXTENSIONS:
+        if name.lower().endswith(ext):
+            return name[: -len(ext)], name[-len(ext):]
+    stem, ext = os.path.splitext(name)
+    return stem, ext
+
+
+def list_images(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
+    """Image files directly in ``folder`` (sorted; hidden files skipped)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise FileNotFoundError(f"input folder not found: {folder}")
+    return sorted(
+        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(extensions)
+    )
+
+
+@dataclass
+class Geometry:
+    """Where the pixels of a scan lie, enough to write a mask on the same grid.
+
+    Attributes:
+        shape: ``(rows, cols)`` of the 2D array.
+        spacing, origin, direction: SimpleITK image information of the file as read.
+        disk_dims: dimensions of the image on disk (3 for a one-slice volume, written back as such).
+        path: the file it came from.
+    """
+
+    shape: tuple[int, int]
+    spacing: tuple[float, ...]
+    origin: tuple[float, ...]
+    direction: tuple[float, ...]
+    disk_dims: int
+    path: str
+
+
+def _to_grey(image: sitk.Image) -> sitk.Image:
+    """Colour (vector) images to luminance; grey images unchanged."""
+    n = image.GetNumberOfComponentsPerPixel()
+    if n == 1:
+        return image
+    arr = sitk.GetArrayFromImage(image).astype(np.float32)
+    if n in (3, 4):
+        grey = arr[..., 0] * 0.299 + arr[..., 1] * 0.587 + arr[..., 2] * 0.114
+    else:
+        grey = arr.mean(axis=-1)
+    out = sitk.GetImageFromArray(grey)
+    out.CopyInformation(image)
+    return out
+
+
+def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
+    """Read a 2D scan (or a 3D file holding one slice) as a ``(rows, cols)`` float32 array.
+
+    Args:
+        path: any format SimpleITK reads (NIfTI, MetaImage, NRRD, PNG, JPEG, BMP, TIFF, DICOM).
+
+    Returns:
+        ``(array, geometry)``.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the file cannot be read, or is not 2D (nor 3D with a single slice).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: file not found")
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as err:
+        reason = str(err).strip().splitlines()[-1] if str(err).strip() else "unknown reason"
+        raise ValueError(f"{path}: cannot be read as an image ({reason})") from None
+    image = _to_grey(image)
+    disk_dims = image.GetDimension()
+    arr = sitk.GetArrayFromImage(image)
+    if arr.ndim == 3 and 1 in arr.shape:
+        # one slice of a volume: keep it 2D here, written back with the volume's geometry
+        arr = arr.reshape([s for s in arr.shape if s != 1] if arr.shape.count(1) == 1 else arr.shape[-2:])
+    if arr.ndim != 2:
+        raise ValueError(f"{path}: expected a 2D image (or a 3D file with one slice), got array shape {arr.shape}")
+    if min(arr.shape) < 2:
+        raise ValueError(f"{path}: image of shape {arr.shape} is too small")
+    geometry = Geometry(
+        shape=(int(arr.shape[0]), int(arr.shape[1])),
+        spacing=tuple(image.GetSpacing()),
+        origin=tuple(image.GetOrigin()),
+        direction=tuple(image.GetDirection()),
+        disk_dims=disk_dims,
+        path=str(path),
+    )
+    return arr.astype(np.float32), geometry
+
+
+def atomic_path(path: Path) -> Path:
+    """A temporary sibling of ``path`` with the same extension (so writers pick the same format)."""
+    stem, ext = split_ext(path)
+    return path.with_name(f".{stem}.tmp-{uuid.uuid4().hex[:8]}{ext}")
+
+
+def write_mask(path: str | os.PathLike, mask: np.ndarray, geometry: Geometry | None = None) -> Path:
+    """Write a ``(rows, cols)`` label array with the geometry of the scan it belongs to.
+
+    Args:
+        path: output file; the format follows its extension.
+        mask: integer label array, shape ``geometry.shape``.
+        geometry: the source scan's geometry; ``None`` writes unit spacing at the origin.
+
+    Returns:
+        the path written.
+    """
+    path = Path(path)
+    mask = np.asarray(mask)
+    if geometry is not None and tuple(mask.shape) != tuple(geometry.shape):
+        raise ValueError(f"{path}: mask shape {mask.shape} differs from the scan's {geometry.shape}")
+    data = mask.astype(np.uint8)
+    if geometry is not None and geometry.disk_dims == 3:
+        data = data[None]
+    image = sitk.GetImageFromArray(data)
+    if geometry is not None:
+        image.SetSpacing(geometry.spacing)
+        image.SetOrigin(geometry.origin)
+        image.SetDirection(geometry.direction)
+    return _write_atomic(image, path)
+
+
+def _write_atomic(image: sitk.Image, path: Path) -> Path:
+    """Write under a temporary name beside ``path``, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = atomic_path(path)
+    try:
+        sitk.WriteImage(image, str(tmp), useCompression=str(path).endswith(".gz"))
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path
+
+
+def write_image(path: str | os.PathLike, array: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> Path:
+    """Write a ``(rows, cols)`` uint8 scan (used by the phantom generators)."""
+    path = Path(path)
+    image = sitk.GetImageFromArray(np.asarray(array))
+    image.SetSpacing(spacing[::-1])  # SimpleITK spacing is (x=col, y=row)
+    return _write_atomic(image, path)

@@ -1,0 +1,5 @@
+"""Phantom data sets that the project makes itself (no download): ``iris`` AS-OCT B-scans."""
+
+from glsmonai.data.synth.writer import DEFAULT_DEMO_DIR, PHANTOMS, ensure_demo_data, write_phantom_dataset
+
+__all__ = ["DEFAULT_DEMO_DIR", "PHANTOMS", "ensure_demo_data", "write_phantom_dataset"]

@@ -1,0 +1,99 @@
+"""Write phantom data sets to disk: ``images/``, ``labels/`` and a decathlon datalist."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from glsmonai.data.datalist import write_datalist
+from glsmonai.data.io import write_image, write_mask
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["DEFAULT_DEMO_DIR", "PHANTOMS", "write_phantom_dataset", "ensure_demo_data"]
+
+#: where the bundle generates its default data set on first use (relative to the working directory)
+DEFAULT_DEMO_DIR = "data/iris_phantom"
+
+
+def _iris(rng: np.random.Generator, size: tuple[int, int]):
+    from glsmonai.data.synth.iris import make_iris_case
+
+    return make_iris_case(rng, size)
+
+
+#: phantom kind -> (case generator, default (rows, cols))
+PHANTOMS: dict[str, tuple[Callable, tuple[int, int]]] = {"iris": (_iris, (256, 288))}
+
+
+def write_phantom_dataset(
+    kind: str,
+    out_dir: str | os.PathLike,
+    n: int,
+    seed: int = 0,
+    size: Sequence[int] | None = None,
+    val_fraction: float = 0.2,
+    test_fraction: float = 0.2,
+    datalist_name: str = "datalist.json",
+) -> Path:
+    """Generate ``n`` phantom cases of ``kind`` and their datalist.
+
+    Case ``i`` is drawn from ``np.random.default_rng([seed, i])``, so a seed always gives the same
+    images. Files are named ``<kind>_s<seed>_<i>.nii.gz`` (uint8 scan; label 1 = structure) and
+    split at random (by ``seed``) into training / validation / testing.
+
+    Returns:
+        the datalist path.
+    """
+    if kind not in PHANTOMS:
+        raise ValueError(f"unknown phantom kind {kind!r}; known: {sorted(PHANTOMS)}")
+    if n < 1:
+        raise ValueError(f"n must be positive, got {n}")
+    make, default_size = PHANTOMS[kind]
+    shape = tuple(int(s) for s in (size or default_size))
+    out = Path(out_dir)
+    entries = []
+    for i in range(n):
+        case = make(np.random.default_rng([seed, i]), shape)
+        name = f"{kind}_s{seed}_{i:04d}.nii.gz"
+        write_image(out / "images" / name, np.clip(np.round(case.image * 255), 0, 255).astype(np.uint8))
+        write_mask(out / "labels" / name, case.label)
+        entries.append(
+            {
+                "image": f"images/{name}",
+                "label": f"labels/{name}",
+                "keypoints": np.round(case.keypoints, 2).tolist(),
+            }
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    n_test = int(round(n * test_fraction))
+    n_val = int(round(n * val_fraction))
+    splits = {
+        "name": f"{kind} phantoms, seed {seed}, size {shape[0]} x {shape[1]}",
+        "keypoint_order": "left iris root, right iris root" if kind == "iris" else "",
+        "testing": [entries[i] for i in sorted(order[:n_test])],
+        "validation": [entries[i] for i in sorted(order[n_test : n_test + n_val])],
+        "training": [entries[i] for i in sorted(order[n_test + n_val :])],
+    }
+    path = write_datalist(out / datalist_name, splits)
+    logger.info("wrote %d %s phantoms of size %s to %s", n, kind, shape, out)
+    return path
+
+
+def ensure_demo_data(
+    dataset_dir: str | os.PathLike = DEFAULT_DEMO_DIR,
+    kind: str = "iris",
+    n: int = 60,
+    seed: int = 0,
+    size: Sequence[int] | None = None,
+) -> Path:
+    """Generate the default phantom set into ``dataset_dir`` unless its datalist already exists."""
+    datalist = Path(dataset_dir) / "datalist.json"
+    if datalist.is_file():
+        return datalist
+    logger.info("generating the demo data set (%d %s phantoms) into %s", n, kind, dataset_dir)
+    return write_phantom_dataset(kind, dataset_dir, n, seed, size)

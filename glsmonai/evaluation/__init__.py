@@ -1,0 +1,1 @@
+"""Metrics, CSV reports and overlays."""

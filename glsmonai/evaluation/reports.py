@@ -1,0 +1,85 @@
+"""``glsmonai evaluate``: pair predictions with references and write Dice/IoU CSV reports."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from glsmonai.data.io import list_images, read_image, split_ext
+from glsmonai.evaluation.metrics import dice_iou
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["evaluate_folder", "summarise", "write_csv"]
+
+SEG_SUFFIX = "_seg"
+
+
+def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> Path:
+    """Write a CSV atomically (temporary sibling, then rename)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    table.to_csv(tmp, index=index)
+    os.replace(tmp, path)
+    return path
+
+
+def summarise(table: pd.DataFrame, columns=("dice", "iou")) -> pd.DataFrame:
+    """Mean, std, median, min and max of each metric column (NaN cases left out), one row per metric."""
+    stats = table[list(columns)].agg(["mean", "std", "median", "min", "max"]).T
+    stats.insert(0, "n", table[list(columns)].notna().sum().values)
+    stats.index.name = "metric"
+    return stats.reset_index()
+
+
+def evaluate_folder(
+    pred_dir: str | os.PathLike,
+    labels_dir: str | os.PathLike,
+    csv_path: str | os.PathLike,
+    label_value: int | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
+    """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``.
+
+    Writes ``csv_path`` (``image, dice, iou`` per case) and ``<csv stem>_summary.csv`` beside it.
+
+    Args:
+        label_value: the reference label that is the foreground (default: any value above 0).
+
+    Returns:
+        ``(per_case, summary, failures)``; a prediction without reference, or with a reference of
+        another size, is a failure naming the file, and evaluation goes on.
+    """
+    pred_dir, labels_dir, csv_path = Path(pred_dir), Path(labels_dir), Path(csv_path)
+    if not labels_dir.is_dir():
+        raise FileNotFoundError(f"labels folder not found: {labels_dir}")
+    preds = [p for p in list_images(pred_dir) if split_ext(p)[0].endswith(SEG_SUFFIX)]
+    if not preds:
+        raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
+    rows, failures = [], []
+    for pred_path in preds:
+        stem, ext = split_ext(pred_path)
+        name = stem[: -len(SEG_SUFFIX)]
+        ref_path = labels_dir / f"{name}{ext}"
+        try:
+            if not ref_path.is_file():
+                raise FileNotFoundError(f"no reference {ref_path} for {pred_path.name}")
+            pred, _ = read_image(pred_path)
+            ref, _ = read_image(ref_path)
+            ref = ref > 0 if label_value is None else ref == label_value
+            try:
+                dice, iou = dice_iou(pred > 0, ref)
+            except ValueError as err:
+                raise ValueError(f"{pred_path} vs {ref_path}: {err}") from None
+            rows.append({"image": f"{name}{ext}", "dice": dice, "iou": iou})
+        except (OSError, ValueError) as err:
+            logger.error("%s", err)
+            failures.append((str(pred_path), str(err)))
+    table = pd.DataFrame(rows, columns=["image", "dice", "iou"])
+    summary = summarise(table)
+    write_csv(table, csv_path)
+    write_csv(summary, csv_path.with_name(f"{csv_path.stem}_summary.csv"))
+    return table, summary, failures

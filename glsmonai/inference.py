@@ -1,0 +1,199 @@
+"""Prediction: a folder of scans in, masks named like the inputs with their geometry out.
+
+One :class:`Predictor` serves ``glsmonai predict`` and the bundle's ``inference.json``. A model folder
+is self-describing: :data:`~glsmonai.engines.runner.MODEL_INFO_FILE` records how the network was
+built and how scans were prepared, so nothing else is needed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.transforms import Compose
+from tqdm import tqdm
+
+from glsmonai.data.io import Geometry, list_images, read_image, split_ext, write_mask
+from glsmonai.engines.runner import MODEL_INFO_FILE, STAGE_NAMES, stage_checkpoint
+from glsmonai.evaluation.overlays import save_overlay
+from glsmonai.networks.gls import GLSKeys, GLSNet
+from glsmonai.transforms.pipeline import load_transforms
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Prediction", "Predictor", "run_inference", "PREDICT_EXTENSIONS"]
+
+#: inputs that ``predict`` takes from a folder
+PREDICT_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".png")
+
+
+@dataclass
+class Prediction:
+    """One scan's prediction on its original grid.
+
+    Attributes:
+        mask: ``(rows, cols)`` uint8, 1 = structure.
+        probability: ``(rows, cols)`` float32 foreground probability.
+        keypoints: ``(K, 2)`` ``[row, col]`` in original pixels.
+        scores: ``(K,)`` heatmap peak values.
+        window_size: ``(rows, cols)`` of the local windows in original pixels.
+        geometry: the scan's geometry.
+        image: ``(rows, cols)`` the scan as read (for overlays).
+    """
+
+    mask: np.ndarray
+    probability: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+    window_size: tuple[float, float]
+    geometry: Geometry
+    image: np.ndarray
+
+
+class Predictor:
+    """Runs a trained GLS model folder on scans of any size.
+
+    Args:
+        model_dir: folder with :data:`MODEL_INFO_FILE` and ``stageN_best.pt`` checkpoints.
+        device: ``"cpu"`` or ``"cuda"``; default CUDA when available.
+        threshold: probability threshold of the mask.
+
+    The latest trained stage is used: the fused output of stage 3, else the global output.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike, device: str | torch.device | None = None, threshold: float = 0.5):
+        model_dir = Path(model_dir)
+        info_path = model_dir / MODEL_INFO_FILE
+        if not info_path.is_file():
+            raise FileNotFoundError(f"{info_path}: not a GLS model folder (no {MODEL_INFO_FILE}; train first)")
+        self.info = json.loads(info_path.read_text())
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.threshold = threshold
+        net_args = dict(self.info.get("network", {}))
+        self.network = GLSNet(
+            spatial_dims=2,
+            in_channels=int(net_args.get("in_channels", 1)),
+            num_keypoints=int(net_args["num_keypoints"]),
+            crop_size=net_args["crop_size"],
+            channels=net_args.get("channels", (16, 32, 64, 128, 256)),
+            fusion_window_channel=bool(net_args.get("fusion_window_channel", True)),
+        )
+        checkpoint = next(
+            (stage_checkpoint(model_dir, n) for n in reversed(STAGE_NAMES) if stage_checkpoint(model_dir, n).is_file()),
+            None,
+        )
+        if checkpoint is None:
+            raise FileNotFoundError(f"{model_dir}: no stage checkpoint (stage1_best.pt ... stage3_best.pt)")
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        self.network.load_state_dict(state.get("network", state))
+        self.stage = STAGE_NAMES.index(checkpoint.name.split("_")[0]) + 1
+        self.network.set_stage(max(self.stage, 2))  # keypoints are always reported
+        self.network.to(self.device).eval()
+        self.checkpoint = checkpoint
+        self.transforms = Compose(
+            load_transforms(
+                self.info["image_size"],
+                self.network.num_keypoints,
+                keypoint_rule=None,
+                intensity_percentiles=self.info.get("intensity_percentiles", (0.5, 99.5)),
+                with_label=False,
+                load=False,
+            )
+        )
+        logger.info("model %s (stage %d, working size %s)", checkpoint, self.stage, self.info["image_size"])
+
+    @torch.no_grad()
+    def predict(self, path: str | os.PathLike) -> Prediction:
+        """Predict one scan; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input."""
+        raw, geometry = read_image(path)
+        data = self.transforms({"image": torch.from_numpy(raw)[None]})
+        grid = data["working_grid"]
+        image = data["image"].as_tensor() if hasattr(data["image"], "as_tensor") else data["image"]
+        out = self.network(image[None].to(self.device))
+        key = GLSKeys.FUSED.value if self.stage == 3 else GLSKeys.GLOBAL.value
+        prob_working = torch.sigmoid(out[key][0]).cpu()
+        prob = grid.image_to_original(prob_working, mode="bilinear")[0].numpy().astype(np.float32)
+        points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].cpu().numpy())
+        window = tuple(float(c) / grid.scale for c in self.network.crop_size)
+        return Prediction(
+            mask=(prob > self.threshold).astype(np.uint8),
+            probability=prob,
+            keypoints=points,
+            scores=out[GLSKeys.SCORES.value][0].cpu().numpy(),
+            window_size=window,  # type: ignore[arg-type]
+            geometry=geometry,
+            image=raw,
+        )
+
+
+def _find_label(labels_dir: Path | None, stem: str) -> Path | None:
+    if labels_dir is None:
+        return None
+    for p in labels_dir.glob(f"{stem}.*"):
+        if split_ext(p)[0] == stem:
+            return p
+    return None
+
+
+def run_inference(
+    input_dir: str | os.PathLike,
+    output_dir: str | os.PathLike,
+    ckpt_dir: str | os.PathLike,
+    labels_dir: str | os.PathLike | None = None,
+    device: str | None = None,
+    overlays: bool = True,
+    raise_on_failure: bool = False,
+) -> list[tuple[str, str]]:
+    """Predict every ``.nii``, ``.nii.gz`` and ``.png`` in ``input_dir``.
+
+    Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry), ``keypoints.csv`` (image, k,
+    row, col, score, original pixels) and ``overlays/<name>.png``. A bad file is logged and skipped.
+
+    Returns:
+        ``(file, reason)`` for every file that failed.
+
+    Raises:
+        ValueError: ``output_dir`` is ``input_dir`` (outputs would mix with, and could overwrite, inputs).
+        RuntimeError: with ``raise_on_failure``, after all files, when any failed.
+    """
+    input_dir, output_dir = Path(input_dir), Path(output_dir)
+    files = list_images(input_dir, PREDICT_EXTENSIONS)
+    if output_dir.resolve() == input_dir.resolve():
+        raise ValueError(f"output folder {output_dir} is the input folder: choose another one")
+    if not files:
+        raise FileNotFoundError(f"{input_dir}: no .nii, .nii.gz or .png files to predict")
+    predictor = Predictor(ckpt_dir, device)
+    labels = Path(labels_dir) if labels_dir else None
+    output_dir.mkdir(parents=True, exist_ok=True)
+    rows, failures = [], []
+    for path in tqdm(files, desc="predict", unit="scan"):
+        stem, ext = split_ext(path)
+        try:
+            pred = predictor.predict(path)
+            write_mask(output_dir / f"{stem}_seg{ext}", pred.mask, pred.geometry)
+            for k, ((r, c), s) in enumerate(zip(pred.keypoints, pred.scores)):
+                rows.append({"image": path.name, "k": k, "row": round(float(r), 2), "col": round(float(c), 2), "score": round(float(s), 4)})
+            if overlays:
+                ref_path = _find_label(labels, stem)
+                reference = read_image(ref_path)[0] > 0 if ref_path is not None else None
+                save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints, pred.window_size)
+        except (OSError, ValueError, RuntimeError) as err:
+            logger.error("%s: %s", path, err)
+            failures.append((str(path), str(err)))
+    table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score"])
+    tmp = output_dir / ".keypoints.csv.tmp"
+    table.to_csv(tmp, index=False)
+    os.replace(tmp, output_dir / "keypoints.csv")
+    logger.info("predicted %d of %d scans into %s", len(files) - len(failures), len(files), output_dir)
+    if failures:
+        summary = "\n".join(f"  {f}: {r}" for f, r in failures)
+        logger.error("%d scan(s) failed:\n%s", len(failures), summary)
+        if raise_on_failure:
+            raise RuntimeError(f"{len(failures)} scan(s) failed:\n{summary}")
+    return failures

@@ -1,0 +1,253 @@
+"""The GLS networks (thesis Table 1), built from MONAI ``basic_unet`` blocks.
+
+* :class:`SharedEncoderNet`: one encoder (SE) and several U-Net decoders that share its skips; with a
+  segmentation decoder (GSD, 1 channel) and a keypoint decoder (KPLD, K channels) it is the global
+  segmentation + keypoint localisation network; with one decoder it is the local U-Net.
+* :class:`FusionNet`: conv3-16, conv3-16, conv1-1.
+* :class:`GLSNet`: the whole forward pass (global branch, arg-max keypoints, batched keypoint-centred
+  crops, local branch, paste back, fusion) returning a dict of named outputs.
+
+All outputs are logits; apply a sigmoid for probabilities. Every network takes ``spatial_dims``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from enum import Enum
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.networks.layers import Conv
+from monai.networks.nets.basic_unet import Down, TwoConv, UpCat
+
+from glsmonai.transforms.crop import crop_at_points, paste_at_points
+from glsmonai.transforms.heatmap import heatmap_argmax
+
+__all__ = ["GLSKeys", "SharedEncoderNet", "FusionNet", "GLSNet", "TABLE1_CHANNELS"]
+
+#: encoder widths of thesis Table 1 (conv3-16 ... conv3-256); the decoders mirror them.
+TABLE1_CHANNELS: tuple[int, ...] = (16, 32, 64, 128, 256)
+
+
+class GLSKeys(str, Enum):
+    """Names of the outputs of :class:`GLSNet`."""
+
+    GLOBAL = "global"  # (B, 1, H, W) logits of the global segmentation decoder
+    HEATMAP = "heatmap"  # (B, K, H, W) logits of the keypoint decoder
+    KEYPOINTS = "keypoints"  # (B, K, 2) long, (row, col) arg-max of each heatmap
+    SCORES = "scores"  # (B, K) sigmoid of the heatmap at the arg-max
+    LOCAL = "local"  # (B*K, 1, h, w) logits of the local U-Net on the crops
+    LOCAL_PASTED = "local_pasted"  # (B, 1, H, W) local probabilities pasted on an empty canvas
+    WINDOWS = "windows"  # (B, 1, H, W) 1 inside any crop window
+    FUSED = "fused"  # (B, 1, H, W) logits of the fusion network
+
+
+def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Zero-pad the trailing spatial dims of ``x`` up to a multiple of ``multiple`` (end side only)."""
+    pads: list[int] = []
+    for size in reversed(x.shape[2:]):
+        pads.extend([0, (-size) % multiple])
+    return (F.pad(x, pads) if any(pads) else x), tuple(x.shape[2:])
+
+
+def _crop_to(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Crop the trailing spatial dims of ``x`` back to ``shape`` (undo :func:`_pad_to_multiple`)."""
+    return x[(..., *[slice(0, s) for s in shape])]
+
+
+class _Decoder(nn.Module):
+    """U-Net decoder: up-conv per level with the encoder's skip, then a 1x1 head."""
+
+    def __init__(
+        self, spatial_dims: int, channels: Sequence[int], out_channels: int, act, norm, bias: bool, dropout: float
+    ) -> None:
+        super().__init__()
+        ups = []
+        # channels = (16, 32, 64, 128, 256): up-conv-128 (256 -> 128, skip 128), ..., up-conv-16
+        for level in range(len(channels) - 1, 0, -1):
+            ups.append(
+                UpCat(spatial_dims, channels[level], channels[level - 1], channels[level - 1], act, norm, bias, dropout)
+            )
+        self.ups = nn.ModuleList(ups)
+        self.head = Conv["conv", spatial_dims](channels[0], out_channels, kernel_size=1)
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = skips[-1]
+        for up, skip in zip(self.ups, reversed(skips[:-1])):
+            x = up(x, skip)
+        return self.head(x)
+
+
+class SharedEncoderNet(nn.Module):
+    """A U-Net encoder shared by several decoders (thesis SE + GSD + KPLD, or the local U-Net).
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: image channels.
+        out_channels: one entry per decoder, e.g. ``(1, K)`` for segmentation + K heatmaps.
+        channels: encoder widths, one per level (default thesis Table 1).
+        act, norm, bias, dropout: as in :class:`monai.networks.nets.BasicUNet`.
+
+    Input ``(B, in_channels, *S)`` of any size ``S`` (padded internally to a multiple of
+    ``2 ** (len(channels) - 1)`` and cropped back); returns a list with one ``(B, out_channels[i], *S)``
+    logits tensor per decoder.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        out_channels: Sequence[int] = (1,),
+        channels: Sequence[int] = TABLE1_CHANNELS,
+        act: str | tuple = ("LeakyReLU", {"negative_slope": 0.1, "inplace": True}),
+        norm: str | tuple = ("instance", {"affine": True}),
+        bias: bool = True,
+        dropout: float = 0.0,
+    ) -> None:
+        super().__init__()
+        if len(channels) < 2:
+            raise ValueError(f"channels needs at least two levels, got {channels}")
+        self.multiple = 2 ** (len(channels) - 1)
+        self.stem = TwoConv(spatial_dims, in_channels, channels[0], act, norm, bias, dropout)
+        self.downs = nn.ModuleList(
+            Down(spatial_dims, channels[i - 1], channels[i], act, norm, bias, dropout) for i in range(1, len(channels))
+        )
+        self.decoders = nn.ModuleList(
+            _Decoder(spatial_dims, channels, c, act, norm, bias, dropout) for c in out_channels
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x, shape = _pad_to_multiple(x, self.multiple)
+        skips = [self.stem(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        return [_crop_to(decoder(skips), shape) for decoder in self.decoders]
+
+
+class FusionNet(nn.Module):
+    """Fusion network of thesis Table 1: conv3-16, conv3-16, conv1-1 (logits out).
+
+    Input ``(B, in_channels, *S)``: the global probability, the pasted local probability and, by
+    default, the crop-window mask; output ``(B, 1, *S)`` logits.
+    """
+
+    def __init__(self, spatial_dims: int = 2, in_channels: int = 3, features: int = 16) -> None:
+        super().__init__()
+        conv = Conv["conv", spatial_dims]
+        self.body = nn.Sequential(
+            conv(in_channels, features, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv(features, features, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv(features, 1, kernel_size=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+
+class GLSNet(nn.Module):
+    """Global-Local Segmentation network.
+
+    Args:
+        spatial_dims: 2 (crops are 2D windows; 3 is accepted by the parts but untested end to end).
+        in_channels: image channels.
+        num_keypoints: K, heatmap channels and crops per image.
+        crop_size: local window size in working pixels, e.g. ``(100, 100)``.
+        channels: encoder widths of the global network (default Table 1).
+        local_channels: encoder widths of the local U-Net (default ``channels``).
+        fusion_features: width of the fusion network.
+        fusion_window_channel: feed the crop-window mask to the fusion network as a third channel. The
+            thesis feeds two channels (global, pasted local); with two, "the local net says background"
+            and "outside every window" look the same to the fusion network, so it cannot learn to trust
+            the local branch inside the windows only. ``False`` gives the thesis' two channels.
+        stage: 1, 2 or 3; which outputs are computed (see :meth:`forward`).
+
+    ``forward(image)`` with ``image`` of shape ``(B, C, H, W)`` returns a dict keyed by
+    :class:`GLSKeys` values. Stage 1 computes the global branch only; stage 2 also the keypoints, the
+    crops and the local branch (the global branch runs without gradients); stage 3 everything.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        num_keypoints: int = 2,
+        crop_size: Sequence[int] = (100, 100),
+        channels: Sequence[int] = TABLE1_CHANNELS,
+        local_channels: Sequence[int] | None = None,
+        fusion_features: int = 16,
+        fusion_window_channel: bool = True,
+        stage: int = 3,
+    ) -> None:
+        super().__init__()
+        self.num_keypoints = int(num_keypoints)
+        self.crop_size = tuple(int(c) for c in crop_size)
+        self.fusion_window_channel = fusion_window_channel
+        self.global_net = SharedEncoderNet(spatial_dims, in_channels, (1, self.num_keypoints), channels)
+        self.local_net = SharedEncoderNet(spatial_dims, in_channels, (1,), local_channels or channels)
+        self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)
+        self.stage = 3
+        self.set_stage(stage)
+
+    def set_stage(self, stage: int) -> None:
+        """Select what is computed and what trains: stage 2 freezes the global network."""
+        if stage not in (1, 2, 3):
+            raise ValueError(f"stage must be 1, 2 or 3, got {stage}")
+        self.stage = int(stage)
+        for p in self.global_net.parameters():
+            p.requires_grad_(stage != 2)
+        for p in self.local_net.parameters():
+            p.requires_grad_(stage != 1)
+        for p in self.fusion.parameters():
+            p.requires_grad_(stage == 3)
+        self.train(self.training)
+
+    def train(self, mode: bool = True) -> GLSNet:
+        """Like :meth:`nn.Module.train`, but a frozen global network stays in eval mode."""
+        super().train(mode)
+        if self.stage == 2:
+            self.global_net.eval()
+        return self
+
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Run the branches that the current stage needs.
+
+        Args:
+            image: ``(B, C, H, W)``.
+
+        Returns:
+            dict keyed by :class:`GLSKeys` values (see there for shapes).
+        """
+        with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
+            global_logits, heatmap_logits = self.global_net(image)
+        out = {GLSKeys.GLOBAL.value: global_logits, GLSKeys.HEATMAP.value: heatmap_logits}
+        if self.stage == 1:
+            return out
+        heat = torch.sigmoid(heatmap_logits.detach())
+        points, scores = heatmap_argmax(heat)
+        crops = crop_at_points(image, points, self.crop_size)  # (B*K, C, h, w)
+        local_logits = self.local_net(crops)[0]
+        out.update(
+            {
+                GLSKeys.KEYPOINTS.value: points,
+                GLSKeys.SCORES.value: scores,
+                GLSKeys.LOCAL.value: local_logits,
+            }
+        )
+        if self.stage == 2:
+            return out
+        spatial = image.shape[2:]
+        local_prob = torch.sigmoid(local_logits)
+        pasted = paste_at_points(local_prob, points, spatial)
+        windows = paste_at_points(torch.ones_like(local_prob), points, spatial)
+        parts = [torch.sigmoid(global_logits), pasted] + ([windows] if self.fusion_window_channel else [])
+        out.update(
+            {
+                GLSKeys.LOCAL_PASTED.value: pasted,
+                GLSKeys.WINDOWS.value: windows,
+                GLSKeys.FUSED.value: self.fusion(torch.cat(parts, dim=1)),
+            }
+        )
+        return out

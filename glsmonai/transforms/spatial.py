@@ -1,0 +1,195 @@
+"""Spatial transforms that move keypoints together with the pixels.
+
+* :class:`WorkingGrid` / :class:`ToWorkingSized`: bring a scan of any size to the networks' working
+  size, keeping the aspect ratio (MONAI ``Resize`` then ``SpatialPad``), and map points both ways.
+* :class:`RandKeypointAffined`: flip, rotation, scaling and translation applied with MONAI ``Affine``
+  to images and labels, and the same map applied to the keypoints. A left-right flip swaps the
+  keypoints named in ``flip_swap`` so "left root first" stays true.
+
+MONAI's point transforms (``ApplyTransformToPointsd``) work in world coordinates through the
+MetaTensor affine; here keypoints are plain ``[row, col]`` pixel arrays, so the maps are written out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from monai.config import KeysCollection
+from monai.transforms import Affine, MapTransform, RandomizableTransform, Resize, SpatialPad
+
+__all__ = ["WorkingGrid", "ToWorkingSized", "RandKeypointAffined"]
+
+
+@dataclass(frozen=True)
+class WorkingGrid:
+    """The map between an original ``(rows, cols)`` grid and the working grid.
+
+    ``working = original_centre_coords * scale + pad_before``, with pixel centres mapped onto pixel
+    centres: ``w = (o + 0.5) * scale - 0.5 + pad_before``.
+    """
+
+    original_shape: tuple[int, int]
+    working_shape: tuple[int, int]
+
+    @property
+    def scale(self) -> float:
+        return min(w / o for w, o in zip(self.working_shape, self.original_shape))
+
+    @property
+    def resized_shape(self) -> tuple[int, int]:
+        return tuple(max(1, int(round(o * self.scale))) for o in self.original_shape)  # type: ignore[return-value]
+
+    @property
+    def pad_before(self) -> tuple[int, int]:
+        return tuple((w - r) // 2 for w, r in zip(self.working_shape, self.resized_shape))  # type: ignore[return-value]
+
+    def _axis_scales(self) -> np.ndarray:
+        return np.array([r / o for r, o in zip(self.resized_shape, self.original_shape)])
+
+    def to_working(self, points: np.ndarray) -> np.ndarray:
+        """``(K, 2)`` original pixel coordinates -> working pixel coordinates."""
+        pts = np.asarray(points, dtype=np.float64)
+        return (pts + 0.5) * self._axis_scales() - 0.5 + np.array(self.pad_before)
+
+    def to_original(self, points: np.ndarray) -> np.ndarray:
+        """``(K, 2)`` working pixel coordinates -> original pixel coordinates."""
+        pts = np.asarray(points, dtype=np.float64)
+        return (pts - np.array(self.pad_before) + 0.5) / self._axis_scales() - 0.5
+
+    def image_to_working(self, img: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """``(C, *original_shape)`` -> ``(C, *working_shape)``."""
+        anti_alias = mode in ("bilinear", "area") and self.scale < 1
+        out = Resize(self.resized_shape, mode=mode, anti_aliasing=anti_alias)(img)
+        return SpatialPad(self.working_shape, method="symmetric")(out)
+
+    def image_to_original(self, img: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """``(C, *working_shape)`` -> ``(C, *original_shape)`` (removes the padding, resizes back)."""
+        window = tuple(slice(p, p + r) for p, r in zip(self.pad_before, self.resized_shape))
+        return Resize(self.original_shape, mode=mode)(img[(slice(None), *window)])
+
+
+class ToWorkingSized(MapTransform):
+    """Resize ``keys`` to ``spatial_size`` keeping the aspect ratio, and move ``points_key`` along.
+
+    Images use bilinear interpolation, keys listed in ``label_keys`` nearest. The grid used is stored
+    in ``d["working_grid"]`` so predictions can be brought back.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        spatial_size: Sequence[int],
+        points_key: str | None = "keypoints",
+        label_keys: KeysCollection = ("label",),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        super().__init__(keys, allow_missing_keys)
+        self.spatial_size = tuple(int(s) for s in spatial_size)
+        self.points_key = points_key
+        self.label_keys = set([label_keys] if isinstance(label_keys, str) else label_keys)
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        grid = None
+        for key in self.key_iterator(d):
+            img = d[key]
+            grid = WorkingGrid(tuple(img.shape[1:]), self.spatial_size)
+            d[key] = grid.image_to_working(img, mode="nearest" if key in self.label_keys else "bilinear")
+        if grid is not None:
+            if self.points_key is not None and self.points_key in d:
+                d[self.points_key] = grid.to_working(d[self.points_key]).astype(np.float32)
+            d["working_grid"] = grid
+        return d
+
+
+def _rotation(angle: float) -> np.ndarray:
+    c, s = np.cos(angle), np.sin(angle)
+    return np.array([[c, -s], [s, c]])
+
+
+class RandKeypointAffined(RandomizableTransform, MapTransform):
+    """Random flip / rotation / scale / translation of images, labels and keypoints alike.
+
+    Args:
+        keys: arrays ``(C, H, W)`` to warp.
+        points_key: ``(K, 2)`` ``[row, col]`` keypoints moved by the same map.
+        prob: probability of applying a rotation/scale/translation.
+        rotate_range: maximum rotation in radians (uniform in ``[-r, r]``).
+        scale_range: maximum relative scaling (uniform in ``[1 - s, 1 + s]``).
+        translate_range: maximum shift as a fraction of each side.
+        flip_prob: probability of a left-right flip.
+        flip_swap: keypoint index pairs exchanged by a left-right flip, e.g. ``[[0, 1]]``.
+        label_keys: keys warped with nearest-neighbour interpolation.
+    """
+
+    def __init__(
+        self,
+        keys: KeysCollection,
+        points_key: str = "keypoints",
+        prob: float = 0.5,
+        rotate_range: float = 0.15,
+        scale_range: float = 0.1,
+        translate_range: float = 0.05,
+        flip_prob: float = 0.5,
+        flip_swap: Sequence[Sequence[int]] = ((0, 1),),
+        label_keys: KeysCollection = ("label",),
+        allow_missing_keys: bool = False,
+    ) -> None:
+        MapTransform.__init__(self, keys, allow_missing_keys)
+        RandomizableTransform.__init__(self, 1.0)
+        self.points_key = points_key
+        self.affine_prob = prob
+        self.rotate_range = rotate_range
+        self.scale_range = scale_range
+        self.translate_range = translate_range
+        self.flip_prob = flip_prob
+        self.flip_swap = [tuple(int(i) for i in pair) for pair in flip_swap]
+        self.label_keys = set([label_keys] if isinstance(label_keys, str) else label_keys)
+        self._matrix = np.eye(2)
+        self._shift = np.zeros(2)
+        self._flip = False
+
+    def randomize(self, spatial: Sequence[int]) -> None:
+        self._flip = self.R.rand() < self.flip_prob
+        self._matrix, self._shift = np.eye(2), np.zeros(2)
+        if self.R.rand() < self.affine_prob:
+            angle = self.R.uniform(-self.rotate_range, self.rotate_range)
+            scale = self.R.uniform(1 - self.scale_range, 1 + self.scale_range)
+            self._matrix = _rotation(angle) * scale
+            self._shift = np.array([self.R.uniform(-self.translate_range, self.translate_range) * s for s in spatial])
+        if self._flip:
+            self._matrix = self._matrix @ np.diag([1.0, -1.0])
+
+    def forward_matrix(self) -> np.ndarray:
+        """The 3x3 homogeneous map of centred ``[row, col]`` coordinates drawn by :meth:`randomize`."""
+        m = np.eye(3)
+        m[:2, :2], m[:2, 2] = self._matrix, self._shift
+        return m
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        first = next(iter(self.key_iterator(d)), None)
+        if first is None:
+            return d
+        spatial = tuple(d[first].shape[1:])
+        self.randomize(spatial)
+        forward = self.forward_matrix()
+        if np.allclose(forward, np.eye(3)):
+            return d
+        # MONAI's Affine takes the map from output to input coordinates: the inverse of ours
+        inverse = np.linalg.inv(forward)
+        for key in self.key_iterator(d):
+            mode = "nearest" if key in self.label_keys else "bilinear"
+            d[key] = Affine(affine=inverse, mode=mode, padding_mode="zeros", image_only=True)(d[key])
+        if self.points_key in d:
+            centre = (np.array(spatial) - 1) / 2.0
+            pts = np.asarray(d[self.points_key], dtype=np.float64) - centre
+            moved = pts @ forward[:2, :2].T + forward[:2, 2] + centre
+            if self._flip:
+                for i, j in self.flip_swap:
+                    moved[[i, j]] = moved[[j, i]]
+            d[self.points_key] = moved.astype(np.float32)
+        return d
