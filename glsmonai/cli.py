@@ -12,8 +12,14 @@ logger = logging.getLogger("glsmonai")
 
 
 def _synth(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
     from glsmonai.data.synth import write_phantom_dataset
 
+    existing = Path(args.out) / "datalist.json"
+    if args.if_absent and existing.is_file():
+        logger.info("%s exists: nothing generated", existing)
+        return 0
     path = write_phantom_dataset(args.kind, args.out, args.n, args.seed, args.size, args.val_fraction, args.test_fraction)
     logger.info("datalist: %s", path)
     return 0
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image rows and columns")
     p.add_argument("--val-fraction", type=float, default=0.2)
     p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--if-absent", action="store_true", help="do nothing when OUT/datalist.json exists")
     p.set_defaults(func=_synth)
 
     p = sub.add_parser("predict", help="segment every .nii/.nii.gz/.png in a folder")

@@ -20,9 +20,9 @@ from monai.transforms import Compose
 from tqdm import tqdm
 
 from glsmonai.data.io import Geometry, list_images, read_image, split_ext, write_mask
-from glsmonai.engines.runner import MODEL_INFO_FILE, STAGE_NAMES, stage_checkpoint
+from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
 from glsmonai.evaluation.overlays import save_overlay
-from glsmonai.networks.gls import GLSKeys, GLSNet
+from glsmonai.networks.gls import TABLE1_CHANNELS, GLSKeys, GLSNet
 from glsmonai.transforms.pipeline import load_transforms
 
 logger = logging.getLogger(__name__)
@@ -81,21 +81,13 @@ class Predictor:
             in_channels=int(net_args.get("in_channels", 1)),
             num_keypoints=int(net_args["num_keypoints"]),
             crop_size=net_args["crop_size"],
-            channels=net_args.get("channels", (16, 32, 64, 128, 256)),
+            channels=net_args.get("channels", TABLE1_CHANNELS),
             fusion_window_channel=bool(net_args.get("fusion_window_channel", True)),
         )
-        checkpoint = next(
-            (stage_checkpoint(model_dir, n) for n in reversed(STAGE_NAMES) if stage_checkpoint(model_dir, n).is_file()),
-            None,
-        )
-        if checkpoint is None:
-            raise FileNotFoundError(f"{model_dir}: no stage checkpoint (stage1_best.pt ... stage3_best.pt)")
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        self.network.load_state_dict(state.get("network", state))
-        self.stage = STAGE_NAMES.index(checkpoint.name.split("_")[0]) + 1
+        load_trained(self.network, model_dir)
+        self.stage = self.network.stage
         self.network.set_stage(max(self.stage, 2))  # keypoints are always reported
         self.network.to(self.device).eval()
-        self.checkpoint = checkpoint
         self.transforms = Compose(
             load_transforms(
                 self.info["image_size"],
@@ -106,7 +98,7 @@ class Predictor:
                 load=False,
             )
         )
-        logger.info("model %s (stage %d, working size %s)", checkpoint, self.stage, self.info["image_size"])
+        logger.info("model %s (stage %d, working size %s)", model_dir, self.stage, self.info["image_size"])
 
     @torch.no_grad()
     def predict(self, path: str | os.PathLike) -> Prediction:

@@ -36,7 +36,7 @@ from glsmonai.networks.gls import GLSNet
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["GLSTrainingRun", "MODEL_INFO_FILE", "stage_checkpoint", "STAGE_NAMES"]
+__all__ = ["GLSTrainingRun", "MODEL_INFO_FILE", "stage_checkpoint", "STAGE_NAMES", "load_trained"]
 
 #: the settings a model folder records beside its checkpoints (read by the predictor)
 MODEL_INFO_FILE = "gls_model.json"
@@ -46,6 +46,23 @@ STAGE_NAMES = ("stage1", "stage2", "stage3")
 def stage_checkpoint(ckpt_dir: str | os.PathLike, stage: str, kind: str = "best") -> Path:
     """Path of a stage's checkpoint: ``kind`` is ``best`` (by validation Dice) or ``final``."""
     return Path(ckpt_dir) / f"{stage}_{kind}.pt"
+
+
+def load_trained(network: GLSNet, ckpt_dir: str | os.PathLike, stage: int | None = None) -> GLSNet:
+    """Load a stage's best checkpoint into ``network`` and set that stage (default: the latest trained).
+
+    Raises:
+        FileNotFoundError: no such checkpoint in ``ckpt_dir``.
+    """
+    names = [STAGE_NAMES[stage - 1]] if stage else list(reversed(STAGE_NAMES))
+    path = next((stage_checkpoint(ckpt_dir, n) for n in names if stage_checkpoint(ckpt_dir, n).is_file()), None)
+    if path is None:
+        raise FileNotFoundError(f"{ckpt_dir}: no checkpoint {' / '.join(n + '_best.pt' for n in names)}")
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    network.load_state_dict(state.get("network", state))
+    network.set_stage(STAGE_NAMES.index(path.name.split("_")[0]) + 1)
+    logger.info("loaded %s", path)
+    return network
 
 
 def _latest_interval_checkpoint(ckpt_dir: Path, stage: str) -> Path | None:

@@ -44,10 +44,12 @@ class GLSKeys(str, Enum):
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
-    """Zero-pad the trailing spatial dims of ``x`` up to a multiple of ``multiple`` (end side only)."""
+    """Zero-pad the trailing spatial dims of ``x`` (end side) to a multiple of ``multiple``, and to at
+    least ``2 * multiple`` so the deepest level keeps more than one pixel for instance norm."""
     pads: list[int] = []
     for size in reversed(x.shape[2:]):
-        pads.extend([0, (-size) % multiple])
+        target = max(-(-size // multiple) * multiple, 2 * multiple)
+        pads.extend([0, target - size])
     return (F.pad(x, pads) if any(pads) else x), tuple(x.shape[2:])
 
 
@@ -163,6 +165,8 @@ class GLSNet(nn.Module):
             and "outside every window" look the same to the fusion network, so it cannot learn to trust
             the local branch inside the windows only. ``False`` gives the thesis' two channels.
         stage: 1, 2 or 3; which outputs are computed (see :meth:`forward`).
+        return_key: when set (e.g. ``"fused"``), :meth:`forward` returns that tensor alone instead of
+            the dict (for tools that expect one tensor, such as ``monai.bundle verify_net_in_out``).
 
     ``forward(image)`` with ``image`` of shape ``(B, C, H, W)`` returns a dict keyed by
     :class:`GLSKeys` values. Stage 1 computes the global branch only; stage 2 also the keypoints, the
@@ -180,8 +184,10 @@ class GLSNet(nn.Module):
         fusion_features: int = 16,
         fusion_window_channel: bool = True,
         stage: int = 3,
+        return_key: str | None = None,
     ) -> None:
         super().__init__()
+        self.return_key = return_key
         self.num_keypoints = int(num_keypoints)
         self.crop_size = tuple(int(c) for c in crop_size)
         self.fusion_window_channel = fusion_window_channel
@@ -211,15 +217,19 @@ class GLSNet(nn.Module):
             self.global_net.eval()
         return self
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor] | torch.Tensor:
         """Run the branches that the current stage needs.
 
         Args:
             image: ``(B, C, H, W)``.
 
         Returns:
-            dict keyed by :class:`GLSKeys` values (see there for shapes).
+            dict keyed by :class:`GLSKeys` values (see there for shapes), or the ``return_key`` tensor.
         """
+        out = self._forward(image)
+        return out[self.return_key] if self.return_key else out
+
+    def _forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
             global_logits, heatmap_logits = self.global_net(image)
         out = {GLSKeys.GLOBAL.value: global_logits, GLSKeys.HEATMAP.value: heatmap_logits}

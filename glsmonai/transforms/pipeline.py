@@ -53,6 +53,6 @@ def target_transforms(sigma: float) -> list:
     """Gaussian keypoint heatmaps (MONAI ``GenerateHeatmapd``), then the keys a batch needs."""
     return [
         GenerateHeatmapd(keys="keypoints", heatmap_keys="heatmap", ref_image_keys="image", sigma=sigma),
-        SelectItemsd(keys=["image", "label", "heatmap", "keypoints"]),
+        SelectItemsd(keys=["image", "label", "heatmap", "keypoints", "image_path"]),
         EnsureTyped(keys=["image", "label", "heatmap"], track_meta=False),
     ]

@@ -51,6 +51,7 @@ _BORDER_FRACTION = 0.05  # the label keeps at least this fraction of H / W from 
 _CHECK_FRACTION = 0.058  # analytic check, a little stricter to absorb rasterisation
 _MAX_ATTEMPTS = 64
 _MIN_SIDE = 32
+_RENDER_MAX_SIDE = 700  # anatomy is rendered on a grid about this size, then upsampled
 _NEG = -1.0e6
 
 
@@ -127,8 +128,6 @@ class _Params:
     wall_a_right: float
     theta_left: float
     theta_right: float
-    flare_left: float
-    flare_right: float
     cornea_t: float
     sclera_t: float
     lens_x: float
@@ -258,22 +257,20 @@ def _draw_params(rng: np.random.Generator, h: int, w: int, safe: bool = False) -
     mean_root_y = 0.5 * (left.y_root + right.y_root)
     wall_b = (mean_root_y - apex_post) / (1.0 - cos_p)
     wall_y0 = apex_post + wall_b
-    a_sides, thetas, flares = [], [], []
+    a_sides, thetas = [], []
     for side in (left, right):
         cos_side = float(np.clip((wall_y0 - side.y_root) / wall_b, 0.05, 0.8))
         sin_side = math.sqrt(1.0 - cos_side * cos_side)
         x_p = abs(side.x_root) + side.cb_width * side.h_root
         a_sides.append(x_p / sin_side)
         thetas.append(math.atan2(sin_side, cos_side))
-        # Below P the sclera keeps descending outwards along the tangent (times a flare factor).
-        flares.append(rng.uniform(1.0, 1.6) * cos_side / (sin_side * sin_side))
     cornea_t = rng.uniform(0.026, 0.04) * h * scale
 
     # Lens: anterior capsule parabola behind the pupil, always behind the iris' posterior border.
     lens_x = 0.5 * (left.x_pupil + right.x_pupil)
     gap = rng.uniform(0.005, 0.025) * h * scale
-    pupil_post = max(left.centreline(np.array(1.0)) + left.h_pupil, right.centreline(np.array(1.0)) + right.h_pupil)
-    lens_y = float(pupil_post) + gap
+    pupil_post = max(float(side.centreline(np.array(1.0))) + side.h_pupil for side in (left, right))
+    lens_y = pupil_post + gap
     lens_k = rng.uniform(0.03, 0.09) * h * scale / (0.3 * w * scale) ** 2
     s_samples = np.linspace(0.0, 1.0, 41)
     for side in (left, right):
@@ -294,8 +291,6 @@ def _draw_params(rng: np.random.Generator, h: int, w: int, safe: bool = False) -
         wall_a_right=a_sides[1],
         theta_left=thetas[0],
         theta_right=thetas[1],
-        flare_left=flares[0],
-        flare_right=flares[1],
         cornea_t=cornea_t,
         sclera_t=cornea_t * rng.uniform(1.6, 2.3),
         lens_x=lens_x,
@@ -304,13 +299,13 @@ def _draw_params(rng: np.random.Generator, h: int, w: int, safe: bool = False) -
         lens_half_width=rng.uniform(0.24, 0.3) * w * scale,
         lens_capsule=max(rng.uniform(0.004, 0.007) * h * scale, 0.6),
         b_iris=rng.uniform(0.45, 0.68),
-        b_cb=rng.uniform(0.9, 1.08),
+        b_cb=rng.uniform(0.72, 0.95),
         b_cornea=rng.uniform(0.62, 0.85),
         b_sclera=rng.uniform(0.72, 0.95),
         b_lens=rng.uniform(0.5, 0.85),
         b_chamber=rng.uniform(0.01, 0.03),
         pe_gain=rng.uniform(0.15, 0.35),
-        seam=rng.uniform(0.0, 0.12),
+        seam=rng.uniform(0.03, 0.15),
         shadow=rng.uniform(0.4, 0.75),
         attenuation=rng.uniform(0.6, 1.4),
         speckle=rng.uniform(0.25, 0.45),
@@ -337,30 +332,51 @@ def _root_point(side: _IrisSide) -> tuple[float, float]:
     return side.x_root + side.outward * max(side.h_root - 1.0, 0.0), side.y_root
 
 
-def _outline_ok(p: _Params, h: int, w: int) -> bool:
-    """Whether the analytic outline of both segments keeps clear of the borders."""
+def _side_outline(p: _Params, side: _IrisSide) -> tuple[np.ndarray, np.ndarray]:
+    """Image ``(rows, cols)`` of points sampled on the analytic outline of one segment."""
     rows, cols = [], []
     s = np.linspace(0.0, 1.0, 64)
     ang = np.linspace(0.0, 2.0 * math.pi, 24, endpoint=False)
+    xs = side.x_root + (side.x_pupil - side.x_root) * s
+    c = side.centreline(s)
+    top, bot = side.half_thickness(s)
+    for yy in (c - top, c + bot):
+        r, q = _to_image(p, xs, yy)
+        rows.append(r)
+        cols.append(q)
+    for xe, ye, rad in ((side.x_root, side.y_root, side.h_root), (xs[-1], c[-1], side.h_pupil)):
+        r, q = _to_image(p, xe + rad * np.cos(ang), ye + rad * np.sin(ang))
+        rows.append(r)
+        cols.append(q)
+    return np.concatenate(rows), np.concatenate(cols)
+
+
+def _outline_ok(p: _Params, h: int, w: int) -> bool:
+    """Whether the analytic outline of both segments keeps clear of the borders."""
     for side in (p.left, p.right):
-        xs = side.x_root + (side.x_pupil - side.x_root) * s
-        c = side.centreline(s)
-        top, bot = side.half_thickness(s)
-        for yy in (c - top, c + bot):
-            r, q = _to_image(p, xs, yy)
-            rows.append(r)
-            cols.append(q)
-        for xe, ye, rad in ((side.x_root, side.y_root, side.h_root), (xs[-1], c[-1], side.h_pupil)):
-            r, q = _to_image(p, xe + rad * np.cos(ang), ye + rad * np.sin(ang))
-            rows.append(r)
-            cols.append(q)
-    rr, cc = np.concatenate(rows), np.concatenate(cols)
-    mr, mc = _CHECK_FRACTION * h, _CHECK_FRACTION * w
-    return bool(rr.min() >= mr and rr.max() <= h - 1 - mr and cc.min() >= mc and cc.max() <= w - 1 - mc)
+        rr, cc = _side_outline(p, side)
+        mr, mc = _CHECK_FRACTION * h, _CHECK_FRACTION * w
+        if not (rr.min() >= mr and rr.max() <= h - 1 - mr and cc.min() >= mc and cc.max() <= w - 1 - mc):
+            return False
+    return True
 
 
-def _iris_distance(side: _IrisSide, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Signed distance-like field of one segment (positive inside), its ``s`` and its centreline row."""
+def _grid(p: _Params, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Anatomy-frame ``(x, y)`` (float32, pixels) of the grid ``rows`` x ``cols`` of image coordinates."""
+    c, s = np.float32(math.cos(p.tilt)), np.float32(math.sin(p.tilt))
+    dr = rows.astype(np.float32)[:, None] - np.float32(p.cy)
+    dc = cols.astype(np.float32)[None, :] - np.float32(p.cx)
+    return c * dc + s * dr, -s * dc + c * dr
+
+
+def _iris_distance(
+    side: _IrisSide, x: np.ndarray, y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distance-like field of one segment (pixels, positive inside), its ``s`` and its centreline row.
+
+    The segment is the band between the anterior and posterior surfaces for ``0 <= s <= 1`` (vertical
+    distances, the band being nearly horizontal), closed by a round cap at each end.
+    """
     s = (x - side.x_root) / (side.x_pupil - side.x_root)
     c = side.centreline(s)
     top, bot = side.half_thickness(s)
@@ -383,17 +399,43 @@ def _clean_component(mask: np.ndarray) -> np.ndarray:
     return ndimage.binary_fill_holes(mask)
 
 
-def _rasterise(p: _Params, x: np.ndarray, y: np.ndarray, right_half: np.ndarray):
-    """Iris fields on the pixel grid: distance, s, centreline, side and the cleaned label."""
+def _segment_mask(p: _Params, side: _IrisSide, h: int, w: int) -> np.ndarray:
+    """Full-resolution mask of one segment, computed inside its bounding box."""
+    rr, cc = _side_outline(p, side)
+    r0, r1 = max(int(math.floor(rr.min())) - 3, 0), min(int(math.ceil(rr.max())) + 4, h)
+    c0, c1 = max(int(math.floor(cc.min())) - 3, 0), min(int(math.ceil(cc.max())) + 4, w)
+    mask = np.zeros((h, w), dtype=bool)
+    if r1 <= r0 or c1 <= c0:
+        return mask
+    x, y = _grid(p, np.arange(r0, r1), np.arange(c0, c1))
+    mask[r0:r1, c0:c1] = _clean_component(_iris_distance(side, x, y)[0] >= 0)
+    return mask
+
+
+def _iris_fields(p: _Params, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Iris distance, ``s`` and centreline row on a grid, each pixel taken from its own side."""
+    right_half = x >= np.float32(0.5 * (p.left.x_pupil + p.right.x_pupil))
     dl, sl, cl = _iris_distance(p.left, x, y)
     dr, sr, cr = _iris_distance(p.right, x, y)
-    d = np.where(right_half, dr, dl)
-    s = np.where(right_half, sr, sl)
-    c = np.where(right_half, cr, cl)
-    left_mask = _clean_component((dl >= 0) & ~right_half)
-    right_mask = _clean_component((dr >= 0) & right_half)
-    label = left_mask | right_mask
-    return d, s, c, label, left_mask.any() and right_mask.any()
+    return np.where(right_half, dr, dl), np.where(right_half, sr, sl), np.where(right_half, cr, cl)
+
+
+def _upsample(img: np.ndarray, factor: int, h: int, w: int) -> np.ndarray:
+    """Bilinear upsampling to ``(h, w)`` of a grid whose pixel ``i`` sits at ``i * f + (f - 1) / 2``."""
+    if factor == 1:
+        return img[:h, :w]
+    for axis, n in ((0, h), (1, w)):
+        u = (np.arange(n, dtype=np.float64) - 0.5 * (factor - 1)) / factor
+        i0 = np.floor(u)
+        frac = (u - i0).astype(np.float32)
+        last = img.shape[axis] - 1
+        lo = np.clip(i0, 0, last).astype(np.intp)
+        hi = np.clip(i0 + 1, 0, last).astype(np.intp)
+        if axis == 0:
+            img = img[lo] * (1.0 - frac[:, None]) + img[hi] * frac[:, None]
+        else:
+            img = img[:, lo] * (1.0 - frac[None, :]) + img[:, hi] * frac[None, :]
+    return img
 
 
 def _label_ok(label: np.ndarray) -> bool:
@@ -407,55 +449,100 @@ def _label_ok(label: np.ndarray) -> bool:
     return bool(rows[0] >= mr and rows[-1] <= h - 1 - mr and cols[0] >= mc and cols[-1] <= w - 1 - mc)
 
 
-def _render(
-    rng: np.random.Generator,
-    p: _Params,
-    x: np.ndarray,
-    y: np.ndarray,
-    right_half: np.ndarray,
-    d_iris: np.ndarray,
-    s_iris: np.ndarray,
-    c_iris: np.ndarray,
-    keypoints: np.ndarray,
-) -> np.ndarray:
-    """Render the B-scan (float32 in [0, 1]) for the drawn parameters."""
-    h, w = x.shape
-    e = p.edge
-    f32 = np.float32
-    tex_a = _smooth_noise(rng, (h, w), (10, 14))
-    tex_b = _smooth_noise(rng, (h, w), (22, 34))
-    tex_c = _smooth_noise(rng, (h, w), (5, 6))
+def _wall_fields(
+    p: _Params, x: np.ndarray, y: np.ndarray, iterations: int = 3
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Signed distance to the posterior surface of the eye wall and the position along it.
 
-    # ---- eye wall (cornea + sclera): a shell outside the posterior surface. Above the angle point P
-    # (one per side) the posterior surface is an ellipse; below it the sclera keeps going outwards and
-    # downwards along the tangent at P (the globe is wider than the field of view) and fades.
-    left_half = x < 0
-    a = np.where(left_half, f32(p.wall_a_left), f32(p.wall_a_right))
-    theta_p = np.where(left_half, f32(p.theta_left), f32(p.theta_right))
-    y_p = np.where(left_half, f32(p.left.y_root), f32(p.right.y_root))
-    flare = np.where(left_half, f32(p.flare_left), f32(p.flare_right))
-    below_p = np.maximum(y - y_p, 0.0)
-    a_eff = a * (1.0 + flare * below_p / f32(p.wall_b))
-    ex = x / a_eff
-    ey = (y - f32(p.wall_y0)) / f32(p.wall_b)
-    ey_c = np.minimum(ey, -np.cos(theta_p))
-    rho = np.sqrt(ex * ex + ey_c * ey_c)
-    g_row, g_col = np.gradient(rho)
-    dist = (rho - 1.0) / (np.sqrt(g_row * g_row + g_col * g_col) + f32(1e-9))  # outward, pixels
-    phi = np.arctan2(np.abs(ex), -ey)  # 0 at the apex, grows past P
-    rel = phi / theta_p
-    sclera_w = _smoothstep((rel - 0.82) / 0.25)
-    thick = p.cornea_t * (1.0 + 0.35 * np.minimum(rel, 1.0) ** 2) + (p.sclera_t - 1.35 * p.cornea_t) * sclera_w
-    fade = 1.0 - _smoothstep((below_p - 0.1 * h) / (0.2 * h))
+    Above each angle point P the posterior surface is the ellipse ``(a sin t, y0 - b cos t)``
+    (``t = 0`` at the apex; one ``a`` per side, so that it passes through that side's P). Past P it
+    continues as the straight tangent at P: the sclera keeps descending outwards, since the globe is
+    wider than the field of view. Distances are exact (a few Newton steps on the ellipse parameter),
+    so bands of constant thickness stay continuous across P.
+
+    Args:
+        p: drawn parameters.
+        x: anatomy-frame x of every pixel.
+        y: anatomy-frame y of every pixel.
+        iterations: Newton steps for the closest point on the ellipse.
+
+    Returns:
+        ``dist`` (pixels, positive outside the posterior surface, i.e. into the wall and beyond),
+        ``rel`` (position along the wall: the ellipse parameter over that of P, continued past P by arc
+        length) and ``beyond`` (arc length past P in pixels, 0 above P).
+    """
+    f32 = np.float32
+    left = x < 0
+    a = np.where(left, f32(p.wall_a_left), f32(p.wall_a_right))
+    theta_p = np.where(left, f32(p.theta_left), f32(p.theta_right))
+    b, y0 = f32(p.wall_b), f32(p.wall_y0)
+    big_x = np.abs(x)
+    up = y0 - y  # height above the ellipse centre
+    t = np.arctan2(big_x / a, up / b)
+    ab = a * a - b * b
+    for _ in range(iterations):
+        s, c = np.sin(t), np.cos(t)
+        g = ab * s * c - big_x * a * c + up * b * s
+        dg = ab * (c * c - s * s) + big_x * a * s + up * b * c
+        t = np.clip(t - g / np.where(np.abs(dg) < 1e-3, f32(1e-3), dg), 0.0, math.pi)
+    s, c = np.sin(t), np.cos(t)
+    inside = (big_x / a) ** 2 + (up / b) ** 2 < 1.0
+    d_ell = np.hypot(big_x - a * s, y - (y0 - b * c))
+    d_ell = np.where(inside, -d_ell, d_ell)
+
+    # Tangent piece past P.
+    sp, cp = np.sin(theta_p), np.cos(theta_p)
+    px, py = a * sp, y0 - b * cp
+    speed = np.sqrt((a * cp) ** 2 + (b * sp) ** 2)
+    tx, ty = a * cp / speed, b * sp / speed  # unit tangent, increasing t (outwards, downwards)
+    nx, ny = ty, -tx  # outward normal
+    tau = (big_x - px) * tx + (y - py) * ty
+    d_line = (big_x - px) * nx + (y - py) * ny
+    past = tau > 0
+    dist = np.where(past, d_line, d_ell)
+    beyond = np.maximum(tau, 0.0)
+    rel = np.where(past, 1.0 + beyond / (theta_p * speed), t / theta_p)
+    return dist.astype(f32), rel.astype(f32), beyond.astype(f32)
+
+
+def _render(rng: np.random.Generator, p: _Params, h: int, w: int, keypoints: np.ndarray) -> np.ndarray:
+    """Render the ``(h, w)`` B-scan (float32 in [0, 1]) for the drawn parameters.
+
+    The smooth anatomy is rendered on a grid coarser by an integer factor for big images (its edges are
+    several pixels soft anyway) and upsampled; speckle, blur, attenuation, the reflex line and noise are
+    applied at full resolution. All lengths stay in full-resolution pixels.
+    """
+    f32 = np.float32
+    e = p.edge
+    factor = max(1, int(round(max(h, w) / _RENDER_MAX_SIDE)))
+    offset = 0.5 * (factor - 1)
+    grid_rows = np.arange(-(-h // factor)) * factor + offset
+    grid_cols = np.arange(-(-w // factor)) * factor + offset
+    x, y = _grid(p, grid_rows, grid_cols)
+    right_half = x >= f32(0.5 * (p.left.x_pupil + p.right.x_pupil))
+    d_iris, s_iris, c_iris = _iris_fields(p, x, y)
+    shape = x.shape
+    tex_a = _smooth_noise(rng, shape, (10, 14))
+    tex_b = _smooth_noise(rng, shape, (22, 34))
+    tex_c = _smooth_noise(rng, shape, (5, 6))
+
+    # ---- eye wall (cornea + sclera): a shell outside the posterior surface ----
+    dist, rel, beyond = _wall_fields(p, x, y)
+    phi = np.minimum(rel, 1.0) * np.where(x < 0, f32(p.theta_left), f32(p.theta_right))
+    sclera_w = _smoothstep((rel - 0.8) / 0.3)
+    thick = p.cornea_t * (1.0 + 0.35 * np.minimum(rel, 1.0) ** 2)
+    thick = thick + (p.sclera_t - 1.35 * p.cornea_t) * _smoothstep((rel - 0.8) / 0.7)
+    fade = 1.0 - _smoothstep((beyond - 0.12 * h) / (0.2 * h))
     m_wall = _soft(dist, e) * _soft(thick - dist, e) * fade
-    cornea_val = p.b_cornea * (0.8 + 0.2 * np.cos(np.minimum(phi, 1.5))) * (1.0 + 0.08 * tex_b)
+    # The cornea dims where the beam hits it obliquely; the sclera scatters strongly whatever the angle.
+    cornea_val = p.b_cornea * (0.6 + 0.4 * np.cos(np.minimum(phi, 1.5)) ** 1.5) * (1.0 + 0.1 * tex_b)
     cornea_val = cornea_val + 0.22 * np.exp(-(((thick - dist) / (0.12 * p.cornea_t + 0.5)) ** 2))
     cornea_val = cornea_val + 0.12 * np.exp(-((dist / (0.08 * p.cornea_t + 0.5)) ** 2))
     sclera_val = p.b_sclera * (1.0 + 0.18 * tex_b + 0.1 * tex_c)
     wall_val = cornea_val * (1.0 - sclera_w) + sclera_val * sclera_w
 
-    # ---- ciliary body: between each iris root and the wall, as bright as the iris ----
-    m_cb = np.zeros_like(x)
+    # ---- ciliary body: between each iris root and the wall, nearly as bright as the iris ----
+    m_cb = np.zeros(shape, dtype=f32)
     for side, half in ((p.left, ~right_half), (p.right, right_half)):
         xi = side.outward * (x - side.x_root)  # outward distance from the root centre
         top_line = side.y_root - side.h_root * 0.9 - np.maximum(xi, 0.0) * side.cb_slope
@@ -482,7 +569,7 @@ def _render(
     iris_val = p.b_iris * (1.0 + 0.2 * tex_a + 0.15 * tex_b)
     post = np.where(dy > 0, top_h, f32(1e3))  # distance to the posterior border below the centreline
     iris_val = iris_val + p.pe_gain * pe_w * np.exp(-((post / (0.5 + 0.004 * w)) ** 2))
-    iris_val = iris_val * (1.0 - root_w * 0.8) + cb_val * (root_w * 0.8)
+    iris_val = iris_val * (1.0 - root_w * 0.5) + cb_val * (root_w * 0.5)
 
     # ---- composite: background -> lens -> ciliary body -> wall -> iris ----
     # Air outside the eye is black; the aqueous in the chambers scatters a little (flare).
@@ -504,17 +591,19 @@ def _render(
 
     # ---- extra blur at the roots: the iris melts into the ciliary body ----
     img = img.astype(np.float32)
-    for kr, kc in keypoints:
-        rad = p.root_blur_radius
-        half_win = int(math.ceil(3.0 * rad + 3.0 * p.root_blur))
-        r0, r1 = max(int(kr) - half_win, 0), min(int(kr) + half_win + 1, h)
-        c0, c1 = max(int(kc) - half_win, 0), min(int(kc) + half_win + 1, w)
+    for kr, kc in (keypoints - offset) / factor:
+        rad, sigma = p.root_blur_radius / factor, p.root_blur / factor
+        half_win = int(math.ceil(3.0 * rad + 3.0 * sigma))
+        r0, r1 = max(int(kr) - half_win, 0), min(int(kr) + half_win + 1, shape[0])
+        c0, c1 = max(int(kc) - half_win, 0), min(int(kc) + half_win + 1, shape[1])
         crop = img[r0:r1, c0:c1]
-        blurred = ndimage.gaussian_filter(crop, p.root_blur, truncate=3.0)
+        blurred = ndimage.gaussian_filter(crop, sigma, truncate=3.0)
         rr = np.arange(r0, r1, dtype=np.float32)[:, None] - kr
         cc = np.arange(c0, c1, dtype=np.float32)[None, :] - kc
         wgt = np.exp(-(rr * rr + cc * cc) / (2.0 * rad * rad))
         img[r0:r1, c0:c1] = crop * (1.0 - wgt) + blurred * wgt
+
+    img = _upsample(img, factor, h, w)
 
     # ---- speckle, point-spread blur, depth attenuation, reflex, noise floor ----
     # Speckle grain and point-spread blur grow more slowly than the anatomy: a bigger image is a finer
@@ -563,25 +652,19 @@ def make_iris_case(rng: np.random.Generator, size: tuple[int, int] = (256, 288))
     if h < _MIN_SIDE or w < _MIN_SIDE or h != size[0] or w != size[1]:
         raise ValueError(f"size must be two integers >= {_MIN_SIDE}, got {size!r}")
 
-    rows = np.arange(h, dtype=np.float32)[:, None]
-    cols = np.arange(w, dtype=np.float32)[None, :]
-    result = None
+    label = None
     for attempt in range(_MAX_ATTEMPTS + 1):
-        p = _draw_params(rng, h, w, safe=attempt == _MAX_ATTEMPTS)
-        if attempt < _MAX_ATTEMPTS and not _outline_ok(p, h, w):
+        last = attempt == _MAX_ATTEMPTS
+        p = _draw_params(rng, h, w, safe=last)
+        if not last and not _outline_ok(p, h, w):
             continue
-        c, s = np.float32(math.cos(p.tilt)), np.float32(math.sin(p.tilt))
-        dr, dc = rows - np.float32(p.cy), cols - np.float32(p.cx)
-        x = c * dc + s * dr
-        y = -s * dc + c * dr
-        right_half = x >= np.float32(0.5 * (p.left.x_pupil + p.right.x_pupil))
-        d, s_iris, c_iris, label, both = _rasterise(p, x, y, right_half)
-        if both and (_label_ok(label) or attempt == _MAX_ATTEMPTS):
-            result = (p, x, y, right_half, d, s_iris, c_iris, label)
+        left, right = _segment_mask(p, p.left, h, w), _segment_mask(p, p.right, h, w)
+        candidate = left | right
+        if left.any() and right.any() and not (left & right).any() and (last or _label_ok(candidate)):
+            label = candidate
             break
-    if result is None:  # pragma: no cover - the safe draw always fits
+    if label is None:  # pragma: no cover - the safe draw always fits
         raise RuntimeError("could not draw an iris case that fits the image")
-    p, x, y, right_half, d, s_iris, c_iris, label = result
     if attempt:
         logger.debug("iris case accepted after %d rejected draw(s)", attempt)
 
@@ -592,5 +675,5 @@ def make_iris_case(rng: np.random.Generator, size: tuple[int, int] = (256, 288))
         kps.append([float(kr), float(kc)])
     keypoints = np.asarray(kps, dtype=np.float64)
 
-    image = _render(rng, p, x, y, right_half, d, s_iris, c_iris, keypoints)
+    image = _render(rng, p, h, w, keypoints)
     return SynthCase(image=image, label=label.astype(np.uint8), keypoints=keypoints)

@@ -1,0 +1,42 @@
+# glsmonai: `make demo` (train, predict, report on phantoms) and `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+# demo settings (a CPU-sized run; see README "Demo")
+DEMO_DATA := data/iris_phantom
+DEMO_TEST := data/iris_phantom_unseen
+DEMO_OUT := runs/demo
+DEMO_N := 60
+DEMO_TEST_N := 20
+DEMO_TEST_SEED := 1000
+DEMO_SIZE := 128 144
+DEMO_ARGS := --image_size "[128,128]" --crop_size "[40,40]" --sigma 2.0 --batch_size 4 \
+	--stage1_epochs 40 --stage2_epochs 15 --stage3_epochs 10 --lr 0.002
+
+.PHONY: install test demo clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# the pinned CPU wheel; a looser pin pulls several GB of CUDA build
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -q tests
+
+demo: install
+	$(PY) -m glsmonai synth iris --out $(DEMO_DATA) --n $(DEMO_N) --seed 0 --size $(DEMO_SIZE) --if-absent
+	$(PY) -m glsmonai synth iris --out $(DEMO_TEST) --n $(DEMO_TEST_N) --seed $(DEMO_TEST_SEED) --size $(DEMO_SIZE) --if-absent
+	$(PY) -m monai.bundle run training --config_file bundles/gls/train.json \
+		--dataset_dir $(DEMO_DATA) --output_dir $(DEMO_OUT) --progress false $(DEMO_ARGS)
+	$(PY) -m glsmonai predict -i $(DEMO_TEST)/images -o $(DEMO_OUT)/predictions -m $(DEMO_OUT)/models --labels $(DEMO_TEST)/labels
+	$(PY) -m glsmonai evaluate --pred $(DEMO_OUT)/predictions --labels $(DEMO_TEST)/labels --csv $(DEMO_OUT)/report.csv
+
+clean:
+	rm -rf $(DEMO_OUT)

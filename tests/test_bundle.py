@@ -1,0 +1,124 @@
+"""One-epoch smoke runs of every bundle config and of the command line, on tiny phantoms."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from glsmonai.cli import main as cli_main
+
+ROOT = Path(__file__).resolve().parents[1]
+BUNDLE = ROOT / "bundles" / "gls"
+TINY = [
+    "--image_size", "[64,64]", "--crop_size", "[24,24]", "--channels", "[4,8,8,16,16]", "--sigma", "2.0",
+    "--epochs", "1", "--num_workers", "0", "--progress", "false", "--batch_size", "3",
+]
+
+
+def bundle(run_id: str, configs: list[str], *args: str) -> subprocess.CompletedProcess:
+    files = [str(BUNDLE / c) for c in configs]
+    config_file = files[0] if len(files) == 1 else repr(files)
+    cmd = [sys.executable, "-m", "monai.bundle", "run", run_id, "--config_file", config_file, *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+def check(proc: subprocess.CompletedProcess) -> None:
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_iris, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run")
+    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(out), *TINY)
+    check(proc)
+    return out
+
+
+def test_training_writes_every_stage(trained):
+    models = trained / "models"
+    for stage in ("stage1", "stage2", "stage3"):
+        assert (models / f"{stage}_best.pt").is_file() and (models / f"{stage}_final.pt").is_file()
+    info = json.loads((models / "gls_model.json").read_text())
+    assert info["image_size"] == [64, 64] and info["network"]["crop_size"] == [24, 24]
+    assert info["network"]["channels"] == [4, 8, 8, 16, 16] and info["network"]["num_keypoints"] == 2
+    assert any((trained / "tensorboard" / "stage1").iterdir())
+
+
+def test_resume_skips_finished_stages(trained, tiny_iris):
+    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), "--resume", "true", *TINY)
+    check(proc)
+    assert proc.stdout.count("already finished") == 3
+
+
+def test_single_stage_run_ids_and_thesis_overlay(tiny_iris, tmp_path, trained):
+    # stage 2 alone starts from stage 1's best checkpoint; without it, a clear error
+    proc = bundle("stage2", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), *TINY)
+    assert proc.returncode != 0 and "stage1_best.pt, which does not exist" in proc.stdout + proc.stderr
+    proc = bundle("stage1", ["train.json", "thesis.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), *TINY)
+    check(proc)
+    assert (tmp_path / "models" / "stage1_best.pt").is_file() and not (tmp_path / "models" / "stage2_best.pt").exists()
+    assert "lr 5e-05" in proc.stdout + proc.stderr
+
+
+def test_evaluate_overlay_writes_metrics_saver_csvs(trained, tiny_iris):
+    proc = bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), *TINY)
+    check(proc)
+    raw = pd.read_csv(trained / "eval" / "test_mean_dice_raw.csv")
+    assert len(raw) == 2 and raw.iloc[:, 0].str.endswith(".nii.gz").all()
+    assert (trained / "eval" / "metrics.csv").is_file()
+
+
+def test_inference_bundle_matches_predict_cli(trained, tiny_iris, tmp_path):
+    proc = bundle("inference", ["inference.json"], "--input_dir", str(tiny_iris / "images"),
+                  "--output_dir", str(tmp_path / "bundle"), "--ckpt_dir", str(trained / "models"))
+    check(proc)
+    rc = cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(tmp_path / "cli"), "-m", str(trained / "models"),
+                   "--labels", str(tiny_iris / "labels"), "--device", "cpu"])
+    assert rc == 0
+    names = sorted(p.name for p in (tmp_path / "cli").glob("*_seg.nii.gz"))
+    assert len(names) == 10 and names == sorted(p.name for p in (tmp_path / "bundle").glob("*_seg.nii.gz"))
+    for name in names:
+        a = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "cli" / name)))
+        b = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "bundle" / name)))
+        assert np.array_equal(a, b)
+    kp = pd.read_csv(tmp_path / "cli" / "keypoints.csv")
+    assert list(kp.columns) == ["image", "k", "row", "col", "score"] and len(kp) == 20
+    assert len(list((tmp_path / "cli" / "overlays").glob("*.png"))) == 10
+
+
+def test_predict_keeps_geometry_goes_past_bad_files_and_exits_1(trained, tmp_path, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    img = sitk.GetImageFromArray((np.random.rand(50, 70) * 255).astype(np.uint8))
+    img.SetSpacing((0.3, 0.7))
+    img.SetOrigin((5.0, 6.0))
+    sitk.WriteImage(img, str(src / "good.nii.gz"))
+    sitk.WriteImage(sitk.GetImageFromArray((np.random.rand(40, 30) * 255).astype(np.uint8)), str(src / "other.png"))
+    (src / "broken.nii.gz").write_bytes(b"garbage")
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((3, 8, 8), np.uint8)), str(src / "volume.nii.gz"))
+    before = {p.name: p.read_bytes() for p in src.iterdir()}
+    rc = cli_main(["predict", "-i", str(src), "-o", str(tmp_path / "out"), "-m", str(trained / "models")])
+    assert rc == 1
+    err = capsys.readouterr().err
+    assert "broken.nii.gz" in err and "volume.nii.gz" in err and "2 file(s) failed" in err
+    seg = sitk.ReadImage(str(tmp_path / "out" / "good_seg.nii.gz"))
+    assert seg.GetSize() == (70, 50) and seg.GetSpacing() == pytest.approx((0.3, 0.7)) and seg.GetOrigin() == pytest.approx((5.0, 6.0))
+    assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "other_seg.png"))).shape == (40, 30)
+    assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "inputs changed"
+    assert cli_main(["predict", "-i", str(src), "-o", str(src), "-m", str(trained / "models")]) == 2
+
+
+def test_evaluate_cli(trained, tiny_iris, tmp_path, capsys):
+    assert cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(tmp_path / "p"), "-m", str(trained / "models"), "--no-overlays"]) == 0
+    assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", str(tiny_iris / "labels"), "--csv", str(tmp_path / "r.csv")]) == 0
+    table = pd.read_csv(tmp_path / "r.csv")
+    assert list(table.columns) == ["image", "dice", "iou"] and len(table) == 10
+    assert table["dice"].between(0, 1).all()
+    assert capsys.readouterr().out.strip().splitlines()[-1].startswith("mean Dice ")

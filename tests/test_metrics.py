@@ -1,0 +1,65 @@
+"""Dice/IoU on literal cases and the evaluate report."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glsmonai.data.io import write_mask
+from glsmonai.evaluation.metrics import dice_iou
+from glsmonai.evaluation.reports import evaluate_folder
+
+
+@pytest.mark.parametrize(
+    "pred, ref, dice, iou",
+    [
+        ([1, 1, 0, 0], [1, 1, 0, 0], 1.0, 1.0),
+        ([1, 1, 0, 0], [0, 1, 1, 0], 0.5, 1 / 3),
+        ([1, 1, 1, 1], [1, 0, 0, 0], 0.4, 0.25),
+        ([1, 0, 0, 0], [0, 0, 0, 0], 0.0, 0.0),
+        ([0, 0, 0, 0], [0, 0, 1, 0], 0.0, 0.0),
+    ],
+)
+def test_literal_cases(pred, ref, dice, iou):
+    d, i = dice_iou(np.array(pred), np.array(ref))
+    assert d == pytest.approx(dice) and i == pytest.approx(iou)
+
+
+def test_both_empty_is_nan():
+    d, i = dice_iou(np.zeros((3, 3)), np.zeros((3, 3)))
+    assert math.isnan(d) and math.isnan(i)
+
+
+def test_shape_mismatch_raises():
+    with pytest.raises(ValueError, match="differs from reference"):
+        dice_iou(np.zeros((3, 3)), np.zeros((3, 4)))
+
+
+def test_evaluate_folder_writes_reports(tmp_path):
+    pred, labels = tmp_path / "pred", tmp_path / "labels"
+    a = np.zeros((4, 4), np.uint8)
+    a[:2] = 1
+    b = np.zeros((4, 4), np.uint8)
+    b[1:3] = 1
+    write_mask(pred / "x_seg.nii.gz", a)
+    write_mask(labels / "x.nii.gz", b * 3)  # label value 3
+    write_mask(pred / "empty_seg.nii.gz", np.zeros((4, 4)))
+    write_mask(labels / "empty.nii.gz", np.zeros((4, 4)))
+    write_mask(pred / "orphan_seg.nii.gz", a)
+    write_mask(pred / "small_seg.png", np.zeros((4, 4)))
+    write_mask(labels / "small.png", np.zeros((5, 4)))
+    table, summary, failures = evaluate_folder(pred, labels, tmp_path / "out" / "report.csv")
+    assert sorted(table["image"]) == ["empty.nii.gz", "x.nii.gz"]
+    row = table.set_index("image").loc["x.nii.gz"]
+    assert row["dice"] == pytest.approx(0.5) and row["iou"] == pytest.approx(1 / 3)
+    assert math.isnan(table.set_index("image").loc["empty.nii.gz", "dice"])
+    assert {f[0].split("/")[-1] for f in failures} == {"orphan_seg.nii.gz", "small_seg.png"}
+    saved = pd.read_csv(tmp_path / "out" / "report_summary.csv").set_index("metric")
+    assert saved.loc["dice", "mean"] == pytest.approx(0.5) and saved.loc["dice", "n"] == 1
+    assert list(saved.columns) == ["n", "mean", "std", "median", "min", "max"]
+    # another label value makes x's reference empty
+    table, _, _ = evaluate_folder(pred, labels, tmp_path / "r2.csv", label_value=1)
+    assert table.set_index("image").loc["x.nii.gz", "dice"] == 0.0

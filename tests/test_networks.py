@@ -1,0 +1,73 @@
+"""Network output shapes on odd sizes, stage freezing, the named outputs."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from glsmonai.networks import FusionNet, GLSKeys, GLSNet, SharedEncoderNet
+
+SMALL = (4, 8, 8, 16, 16)
+
+
+@pytest.mark.parametrize("shape", [(64, 64), (37, 53), (100, 100), (17, 90)])
+def test_shared_encoder_any_size(shape):
+    net = SharedEncoderNet(2, 1, (1, 3), channels=SMALL)
+    seg, heat = net(torch.rand(2, 1, *shape))
+    assert seg.shape == (2, 1, *shape) and heat.shape == (2, 3, *shape)
+
+
+def test_table1_widths_by_default():
+    net = SharedEncoderNet(2, 1, (1, 2))
+    convs = [m for m in net.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert convs[0].out_channels == 16 and max(c.out_channels for c in convs) == 256
+    assert FusionNet().body[0].out_channels == 16 and FusionNet(in_channels=2).body[0].in_channels == 2
+
+
+@pytest.mark.parametrize("shape", [(48, 48), (45, 61)])
+def test_gls_outputs_per_stage(shape):
+    net = GLSNet(num_keypoints=3, crop_size=(20, 16), channels=SMALL)
+    x = torch.rand(2, 1, *shape)
+    net.set_stage(1)
+    out = net(x)
+    assert set(out) == {GLSKeys.GLOBAL.value, GLSKeys.HEATMAP.value}
+    assert out["heatmap"].shape == (2, 3, *shape)
+    net.set_stage(3)
+    out = net(x)
+    assert out["keypoints"].shape == (2, 3, 2) and out["scores"].shape == (2, 3)
+    assert out["local"].shape == (6, 1, 20, 16)
+    assert out["fused"].shape == out["global"].shape == out["local_pasted"].shape == (2, 1, *shape)
+    assert out["windows"].amax() == 1
+
+
+def test_freezing_per_stage():
+    net = GLSNet(crop_size=(16, 16), channels=SMALL)
+
+    def trainable(module):
+        return {p.requires_grad for p in module.parameters()}
+
+    net.set_stage(1)
+    assert trainable(net.global_net) == {True} and trainable(net.local_net) == {False} and trainable(net.fusion) == {False}
+    net.set_stage(2)
+    assert trainable(net.global_net) == {False} and trainable(net.local_net) == {True} and trainable(net.fusion) == {False}
+    net.train()
+    assert not net.global_net.training and net.local_net.training
+    net.set_stage(3)
+    net.train()
+    assert trainable(net) == {True} and net.global_net.training
+    with pytest.raises(ValueError, match="stage must be"):
+        net.set_stage(4)
+
+
+def test_stage2_gradients_reach_only_the_local_net():
+    net = GLSNet(crop_size=(16, 16), channels=SMALL, stage=2)
+    out = net(torch.rand(1, 1, 32, 32))
+    out["local"].mean().backward()
+    assert all(p.grad is None for p in net.global_net.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.local_net.parameters())
+
+
+def test_stage3_gradients_reach_the_global_net_through_fusion():
+    net = GLSNet(crop_size=(16, 16), channels=SMALL, stage=3)
+    net(torch.rand(1, 1, 32, 32))["fused"].mean().backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.global_net.parameters())
