@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | predict | evaluate`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -22,6 +22,18 @@ def _synth(args: argparse.Namespace) -> int:
         return 0
     path = write_phantom_dataset(args.kind, args.out, args.n, args.seed, args.size, args.val_fraction, args.test_fraction)
     logger.info("datalist: %s", path)
+    return 0
+
+
+def _datalist(args: argparse.Namespace) -> int:
+    from glsmonai.data.builders import camus_datalist, folder_datalist
+
+    if args.source == "camus":
+        camus_datalist(args.root, args.out, args.views, args.phases, args.target, args.val_fraction,
+                       args.test_fraction, args.seed, args.official_split)
+    else:
+        folder_datalist(args.images, args.labels, args.out, args.keypoints, args.rule, args.dataset_dir,
+                        args.val_fraction, args.test_fraction, args.seed, args.label_value)
     return 0
 
 
@@ -63,6 +75,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test-fraction", type=float, default=0.2)
     p.add_argument("--if-absent", action="store_true", help="do nothing when OUT/datalist.json exists")
     p.set_defaults(func=_synth)
+
+    p = sub.add_parser("datalist", help="build a datalist JSON (CAMUS or a folder of images and labels)")
+    kinds = p.add_subparsers(dest="source", required=True)
+    camus = kinds.add_parser("camus", help="CAMUS, NIfTI or MetaImage release; split by patient")
+    camus.add_argument("--root", required=True, help="CAMUS folder (use it as dataset_dir when training)")
+    camus.add_argument("--views", nargs="+", default=["2CH", "4CH"])
+    camus.add_argument("--phases", nargs="+", default=["ED", "ES"])
+    camus.add_argument("--target", default="lv_endo", choices=["lv_endo", "myocardium", "left_atrium"])
+    camus.add_argument("--official-split", action="store_true", help="use database_split/subgroup_*.txt")
+    folder = kinds.add_parser("folder", help="pair images/<name> with labels/<name>")
+    folder.add_argument("--images", required=True)
+    folder.add_argument("--labels", required=True)
+    folder.add_argument("--keypoints", help="CSV with image, k, row, col columns")
+    folder.add_argument("--rule", help="keypoint rule for images without keypoints (e.g. iris_roots)")
+    folder.add_argument("--dataset-dir", help="paths are written relative to it (default: common parent)")
+    folder.add_argument("--label-value", type=int, help="label value of the structure (default: > 0)")
+    for q in (camus, folder):
+        q.add_argument("--out", required=True, help="datalist JSON to write")
+        q.add_argument("--val-fraction", type=float, default=0.2)
+        q.add_argument("--test-fraction", type=float, default=0.0)
+        q.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_datalist)
 
     p = sub.add_parser("predict", help="segment every .nii/.nii.gz/.png in a folder")
     p.add_argument("-i", "--input", required=True, help="folder of scans")

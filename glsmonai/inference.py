@@ -19,7 +19,7 @@ import torch
 from monai.transforms import Compose
 from tqdm import tqdm
 
-from glsmonai.data.io import Geometry, list_images, read_image, split_ext, write_mask
+from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_images, mask_extension, read_image, split_ext, write_mask
 from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
 from glsmonai.evaluation.overlays import save_overlay
 from glsmonai.networks.gls import TABLE1_CHANNELS, GLSKeys, GLSNet
@@ -29,8 +29,8 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Prediction", "Predictor", "run_inference", "PREDICT_EXTENSIONS"]
 
-#: inputs that ``predict`` takes from a folder
-PREDICT_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".png")
+#: inputs that ``predict`` takes from a folder: every format the readers know
+PREDICT_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS
 
 
 @dataclass
@@ -124,15 +124,6 @@ class Predictor:
         )
 
 
-def _find_label(labels_dir: Path | None, stem: str) -> Path | None:
-    if labels_dir is None:
-        return None
-    for p in labels_dir.glob(f"{stem}.*"):
-        if split_ext(p)[0] == stem:
-            return p
-    return None
-
-
 def run_inference(
     input_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
@@ -142,9 +133,9 @@ def run_inference(
     overlays: bool = True,
     raise_on_failure: bool = False,
 ) -> list[tuple[str, str]]:
-    """Predict every ``.nii``, ``.nii.gz`` and ``.png`` in ``input_dir``.
+    """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM).
 
-    Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry), ``keypoints.csv`` (image, k,
+    Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry; JPEG inputs get PNG masks), ``keypoints.csv`` (image, k,
     row, col, score, original pixels) and ``overlays/<name>.png``. A bad file is logged and skipped.
 
     Returns:
@@ -159,20 +150,20 @@ def run_inference(
     if output_dir.resolve() == input_dir.resolve():
         raise ValueError(f"output folder {output_dir} is the input folder: choose another one")
     if not files:
-        raise FileNotFoundError(f"{input_dir}: no .nii, .nii.gz or .png files to predict")
+        raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
     predictor = Predictor(ckpt_dir, device)
-    labels = Path(labels_dir) if labels_dir else None
+    references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)
     rows, failures = [], []
     for path in tqdm(files, desc="predict", unit="scan"):
         stem, ext = split_ext(path)
         try:
             pred = predictor.predict(path)
-            write_mask(output_dir / f"{stem}_seg{ext}", pred.mask, pred.geometry)
+            write_mask(output_dir / f"{stem}_seg{mask_extension(ext)}", pred.mask, pred.geometry)
             for k, ((r, c), s) in enumerate(zip(pred.keypoints, pred.scores)):
                 rows.append({"image": path.name, "k": k, "row": round(float(r), 2), "col": round(float(c), 2), "score": round(float(s), 4)})
             if overlays:
-                ref_path = _find_label(labels, stem)
+                ref_path = find_partner(references, stem, ext)
                 reference = read_image(ref_path)[0] > 0 if ref_path is not None else None
                 save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints, pred.window_size)
         except (OSError, ValueError, RuntimeError) as err:

@@ -11,7 +11,10 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["KEYPOINT_RULES", "iris_roots", "get_rule"]
+__all__ = ["KEYPOINT_RULES", "iris_roots", "lv_apex_base", "get_rule"]
+
+#: CAMUS label values
+LV_ENDO, MYOCARDIUM, LEFT_ATRIUM = 1, 2, 3
 
 
 def _components(mask: np.ndarray, n: int) -> list[np.ndarray]:
@@ -33,6 +36,59 @@ def _far_end(pixels: np.ndarray, away_from: np.ndarray, tolerance: float = 2.0) 
         raise ValueError("cannot tell the ends of a component apart: both components share a centroid")
     proj = pixels @ (axis / norm)
     return pixels[proj >= proj.max() - tolerance].mean(axis=0)
+
+
+def _ends(pixels: np.ndarray, axis: np.ndarray, tolerance: float = 2.0) -> tuple[np.ndarray, np.ndarray]:
+    """Means of the pixels within ``tolerance`` of the minimum and of the maximum projection on ``axis``."""
+    proj = pixels @ axis
+    return pixels[proj <= proj.min() + tolerance].mean(axis=0), pixels[proj >= proj.max() - tolerance].mean(axis=0)
+
+
+def lv_apex_base(label: np.ndarray) -> np.ndarray:
+    """The LV apex and the two ends of the mitral annulus, from a CAMUS-style label map.
+
+    The LV is label 1 (any foreground when the map is binary). The annulus points are the two ends of
+    the LV / left-atrium (label 3) contact, taken across the LV long axis (its principal axis); when
+    there is no left atrium, or it does not touch the LV, they are the two ends of the LV's basal slab
+    (the 5 % of the long axis at its wider end). The apex is the LV pixel farthest from the annulus
+    midpoint.
+
+    Args:
+        label: ``(rows, cols)`` label map (0 background, 1 LV endocardium, 2 myocardium, 3 left atrium).
+
+    Returns:
+        ``(3, 2)`` ``[row, col]``: apex, annulus end with the smaller column, the other annulus end.
+
+    Raises:
+        ValueError: no LV pixels.
+    """
+    label = np.asarray(label)
+    lv_mask = label == LV_ENDO if (label == LV_ENDO).any() else label > 0
+    lv_mask = ndimage.binary_fill_holes(lv_mask)
+    if not lv_mask.any():
+        raise ValueError("the mask has no LV (label 1) pixels")
+    lv = _components(lv_mask, 1)[0]
+    centre = lv.mean(axis=0)
+    # principal (long) axis of the LV and the axis across it
+    _, vecs = np.linalg.eigh(np.cov((lv - centre).T))
+    long_axis, across = vecs[:, 1], vecs[:, 0]
+    la_mask = label == LEFT_ATRIUM
+    contact = lv_mask & ndimage.binary_dilation(la_mask, structure=np.ones((3, 3), bool)) if la_mask.any() else None
+    if contact is not None and contact.sum() >= 2:
+        base_pixels = np.argwhere(contact).astype(np.float64)
+    else:
+        proj = (lv - centre) @ long_axis
+        length = proj.max() - proj.min()
+        slab = max(2.0, 0.05 * length)
+        low, high = lv[proj <= proj.min() + slab], lv[proj >= proj.max() - slab]
+        width = lambda px: np.ptp(px @ across) if len(px) else 0.0  # noqa: E731
+        base_pixels = low if width(low) >= width(high) else high
+    a, b = _ends(base_pixels, across)
+    left, right = (a, b) if a[1] <= b[1] else (b, a)
+    mid = (left + right) / 2
+    dist = np.linalg.norm(lv - mid, axis=1)
+    apex = lv[dist >= dist.max() - 1.0].mean(axis=0)
+    return np.stack([apex, left, right])
 
 
 def iris_roots(mask: np.ndarray) -> np.ndarray:
@@ -59,6 +115,7 @@ def iris_roots(mask: np.ndarray) -> np.ndarray:
 
 KEYPOINT_RULES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int]] = {
     "iris_roots": (iris_roots, 2),
+    "lv_apex_base": (lv_apex_base, 3),
 }
 
 

@@ -111,7 +111,6 @@ def test_label_topology(size: tuple[int, int]) -> None:
 def test_root_thickness(cases: list[SynthCase]) -> None:
     """At 288 px wide, each segment is at least ~10 px thick near its root."""
     for case in cases:
-        comps = _two_components(case.label)
         for i, kp in enumerate(case.keypoints):
             col = int(round(kp[1])) + (12 if i == 0 else -12)  # a little inwards of the tip
             assert case.label[:, col].sum() >= 9

@@ -2,6 +2,10 @@
 
 Each entry is ``{"image": path, "label": path, "keypoints": [[row, col], ...]}`` with paths relative
 to the data folder (``dataset_dir``); ``keypoints`` is optional when a keypoint rule is configured.
+
+An optional ``"task"`` block describes the task so the bundle needs no further overrides:
+``{"num_keypoints": 3, "keypoint_names": [...], "keypoint_rule": "lv_apex_base",
+"flip_swap": [[1, 2]], "label_value": 1}``.
 """
 
 from __future__ import annotations
@@ -10,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["load_datalist", "write_datalist"]
+__all__ = ["load_datalist", "load_task", "write_datalist"]
 
 
 def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str) -> list[dict]:
@@ -49,6 +53,21 @@ def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, s
                 item[key] = str(path)
         out.append(item)
     return out
+
+
+def load_task(datalist: str | os.PathLike) -> dict:
+    """The datalist's ``"task"`` block; empty when the file or the block is absent."""
+    path = Path(datalist)
+    if not path.is_file():
+        return {}
+    try:
+        content = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    task = content.get("task", {}) if isinstance(content, dict) else {}
+    if not isinstance(task, dict):
+        raise ValueError(f"{path}: 'task' must be an object, got {type(task).__name__}")
+    return task
 
 
 def write_datalist(path: str | os.PathLike, splits: dict[str, list[dict]]) -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import SimpleITK as sitk
 
-__all__ = ["IMAGE_EXTENSIONS", "Geometry", "read_image", "write_mask", "split_ext", "list_images", "atomic_path", "write_image"]
+__all__ = ["IMAGE_EXTENSIONS", "Geometry", "read_image", "write_mask", "split_ext", "list_images", "mask_extension", "write_image", "find_partner"]
 
 #: file endings read as images, longest first so ``.nii.gz`` wins over ``.gz``
 IMAGE_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
@@ -42,6 +42,12 @@ def list_images(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_E
     return sorted(
         p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(extensions)
     )
+
+
+def find_partner(folder_files: list[Path], stem: str, ext: str) -> Path | None:
+    """The file named ``<stem><ext>`` among ``folder_files``, else any ``<stem>.<other ext>``, else None."""
+    named = [p for p in folder_files if split_ext(p)[0] == stem]
+    return next((p for p in named if split_ext(p)[1].lower() == ext.lower()), named[0] if named else None)
 
 
 @dataclass
@@ -120,10 +126,9 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     return arr.astype(np.float32), geometry
 
 
-def atomic_path(path: Path) -> Path:
-    """A temporary sibling of ``path`` with the same extension (so writers pick the same format)."""
-    stem, ext = split_ext(path)
-    return path.with_name(f".{stem}.tmp-{uuid.uuid4().hex[:8]}{ext}")
+def mask_extension(ext: str) -> str:
+    """The extension a mask is written with for an input of extension ``ext`` (lossy JPEG becomes PNG)."""
+    return ".png" if ext.lower() in (".jpg", ".jpeg") else ext
 
 
 def write_mask(path: str | os.PathLike, mask: np.ndarray, geometry: Geometry | None = None) -> Path:
@@ -153,15 +158,23 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray, geometry: Geometry | N
 
 
 def _write_atomic(image: sitk.Image, path: Path) -> Path:
-    """Write under a temporary name beside ``path``, then rename."""
+    """Write into a hidden temporary folder beside ``path``, then rename into place.
+
+    Writing under the final name inside the temporary folder keeps MetaImage headers pointing at
+    the right data file (``.mhd`` + ``.raw``); the data file is moved before its header.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = atomic_path(path)
+    tmp_dir = path.parent / f".tmp-{uuid.uuid4().hex[:8]}"
+    tmp_dir.mkdir()
     try:
-        sitk.WriteImage(image, str(tmp), useCompression=str(path).endswith(".gz"))
-        os.replace(tmp, path)
+        sitk.WriteImage(image, str(tmp_dir / path.name), useCompression=path.name.endswith(".gz"))
+        written = sorted(tmp_dir.iterdir(), key=lambda p: p.name == path.name)  # header last
+        for item in written:
+            os.replace(item, path.parent / item.name)
     finally:
-        if tmp.exists():
-            tmp.unlink()
+        for item in tmp_dir.iterdir():
+            item.unlink()
+        tmp_dir.rmdir()
     return path
 
 

@@ -33,6 +33,7 @@ from torch.utils.data import DataLoader
 
 from glsmonai.engines.stages import GLSLoss, StageOutputd, prepare_gls_batch
 from glsmonai.networks.gls import GLSNet
+from glsmonai.utils import as_bool
 
 logger = logging.getLogger(__name__)
 
@@ -122,7 +123,8 @@ class GLSTrainingRun:
         self.model_info = dict(model_info or {})
         self.device = torch.device(device)
         self.val_interval = max(1, int(val_interval))
-        self.resume, self.seed, self.amp, self.progress = resume, seed, amp, progress
+        self.resume, self.amp, self.progress = as_bool(resume), as_bool(amp), as_bool(progress)
+        self.seed = seed
 
     # ------------------------------------------------------------------ public
     def run(self, names: Sequence[str] = STAGE_NAMES) -> dict[str, float]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from glsmonai.data.io import list_images, read_image, split_ext
+from glsmonai.data.io import find_partner, list_images, read_image, split_ext
 from glsmonai.evaluation.metrics import dice_iou
 
 logger = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ def evaluate_folder(
     csv_path: str | os.PathLike,
     label_value: int | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
-    """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``.
+    """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``
+    (a reference ``<name>`` with another extension is used when none has the same one).
 
     Writes ``csv_path`` (``image, dice, iou`` per case) and ``<csv stem>_summary.csv`` beside it.
 
@@ -59,14 +60,15 @@ def evaluate_folder(
     preds = [p for p in list_images(pred_dir) if split_ext(p)[0].endswith(SEG_SUFFIX)]
     if not preds:
         raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
+    references = list_images(labels_dir)
     rows, failures = [], []
     for pred_path in preds:
         stem, ext = split_ext(pred_path)
         name = stem[: -len(SEG_SUFFIX)]
-        ref_path = labels_dir / f"{name}{ext}"
+        ref_path = find_partner(references, name, ext)
         try:
-            if not ref_path.is_file():
-                raise FileNotFoundError(f"no reference {ref_path} for {pred_path.name}")
+            if ref_path is None:
+                raise FileNotFoundError(f"no reference {name}.* in {labels_dir} for {pred_path.name}")
             pred, _ = read_image(pred_path)
             ref, _ = read_image(ref_path)
             ref = ref > 0 if label_value is None else ref == label_value
@@ -74,7 +76,7 @@ def evaluate_folder(
                 dice, iou = dice_iou(pred > 0, ref)
             except ValueError as err:
                 raise ValueError(f"{pred_path} vs {ref_path}: {err}") from None
-            rows.append({"image": f"{name}{ext}", "dice": dice, "iou": iou})
+            rows.append({"image": ref_path.name, "dice": dice, "iou": iou})
         except (OSError, ValueError) as err:
             logger.error("%s", err)
             failures.append((str(pred_path), str(err)))

@@ -94,7 +94,7 @@ class Keypointsd(MapTransform):
             pts = np.asarray(d[self.points_key], dtype=np.float32)
         elif self.rule is not None and label_key is not None:
             try:
-                pts = self.rule(np.asarray(d[label_key])[0] > 0).astype(np.float32)
+                pts = self.rule(np.asarray(d[label_key])[0]).astype(np.float32)
             except ValueError as err:
                 raise ValueError(f"{source}: keypoint rule failed: {err}") from None
         else:

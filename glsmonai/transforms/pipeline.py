@@ -26,7 +26,7 @@ def load_transforms(
     with_label: bool = True,
     load: bool = True,
 ) -> list:
-    """Read, binarise the label, attach keypoints, scale intensities to [0, 1], go to the working size.
+    """Read, attach keypoints, binarise the label, scale intensities to [0, 1], go to the working size.
 
     Args:
         image_size: working size ``(rows, cols)`` of the networks.
@@ -40,7 +40,8 @@ def load_transforms(
     keys = ["image", "label"] if with_label else ["image"]
     chain = [LoadScand(keys)] if load else []
     if with_label:
-        chain += [BinarizeLabeld("label", label_value), Keypointsd("label", num_keypoints, keypoint_rule)]
+        # the rule reads the label map before binarisation (lv_apex_base needs the left atrium)
+        chain += [Keypointsd("label", num_keypoints, keypoint_rule), BinarizeLabeld("label", label_value)]
     lower, upper = intensity_percentiles
     chain += [
         ScaleIntensityRangePercentilesd("image", lower=lower, upper=upper, b_min=0.0, b_max=1.0, clip=True),

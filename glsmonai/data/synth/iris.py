@@ -4,7 +4,9 @@ The generator draws one horizontal B-scan through the anterior segment of the ey
 AS-OCT device shows it (A-scans are image columns, depth grows downwards):
 
 * **Background**: air above the eye and everything the beam does not reach, near black.
-* **Cornea and sclera**: one eye wall, modelled as an elliptical shell. Its top is the corneal dome,
+* **Cornea and sclera**: one eye wall of varying thickness over an elliptical posterior surface that,
+  past the angle, goes on straight along its tangent (the globe is wider than the field of view), fading
+  with depth. Its top is the corneal dome,
   a bright band a few percent of the image height thick, convex upwards, with a brighter epithelium
   line on its anterior surface and a thin endothelium line on its posterior one. Towards the left and
   right the wall descends, thickens and turns into the brighter, more diffuse sclera past the limbus.
@@ -14,10 +16,11 @@ AS-OCT device shows it (A-scans are image columns, depth grows downwards):
   thick at the periphery (about 4-6 % of the image width) and tapers towards the pupil (about 2 %). Its
   posterior border carries the highly reflective pigment epithelium, which shadows the columns under it.
 * **Iris root / angle**: at each periphery the iris root inserts into the ciliary body, which lies
-  between the root and the sclera. The ciliary body has almost the brightness and texture of the iris,
-  touches the iris tip and is blurred together with it, so the exact end of the iris is ambiguous. The
-  dark angle recess (the corner of the anterior chamber between the cornea and the iris) closes just
-  above the root. This low-contrast junction is the hard region the segmentation product targets.
+  between the root and the sclera. The ciliary body is only slightly darker than the iris, has the same
+  texture, touches the iris tip and is blurred together with it (only a faint cleft may hint at the
+  junction), so the exact end of the iris is ambiguous. The dark angle recess (the corner of the
+  anterior chamber between the cornea and the iris) closes just above the root. This low-contrast
+  junction is the hard region the segmentation product targets.
 * **Lens**: the anterior lens capsule, a thin bright curved band behind the pupil that continues,
   shadowed, under the iris, over a faint lens interior.
 * **Artefacts**: shadowing under the iris, multiplicative speckle, depth attenuation along the A-scans,
@@ -25,7 +28,8 @@ AS-OCT device shows it (A-scans are image columns, depth grows downwards):
   additive noise floor.
 
 All geometry is expressed as fractions of the image size (horizontal lengths of the width, vertical
-lengths of the height, iris thickness of the width), so the same anatomy appears at every scale. The
+lengths of the height, iris thickness of the width, the iris' own bends of the smaller side), so the
+same anatomy appears at every scale. The
 pose (centre offset, scale, tilt), the shapes and the intensities are drawn from the caller's
 ``numpy.random.Generator`` only: the same seed gives the same case.
 
@@ -196,7 +200,10 @@ def _draw_side(rng: np.random.Generator, sign: float, common: dict[str, float], 
     x_root = sign * (common["root_x"] + rng.uniform(-0.012, 0.012)) * w * s
     x_pupil = common["pupil_x"] * w + sign * (common["pupil_r"] + rng.uniform(-0.008, 0.008)) * w * s
     y_root = (common["root_y"] + rng.uniform(-0.008, 0.008)) * h * s
-    y_pupil = y_root - common["rise"] * h * s
+    # The band's own bends (rise to the pupil, bow) scale with the smaller side, so that very
+    # elongated images do not turn a thin iris into a steep, broken staircase.
+    bend = min(h, w) * s
+    y_pupil = y_root - common["rise"] * bend
     h_root = common["h_root"] * rng.uniform(0.94, 1.06) * w * s
     h_pupil = max(common["h_pupil"] * w * s, 1.0)
     return _IrisSide(
@@ -204,7 +211,7 @@ def _draw_side(rng: np.random.Generator, sign: float, common: dict[str, float], 
         x_pupil=x_pupil,
         y_root=y_root,
         y_pupil=y_pupil,
-        bow=(common["bow"] + rng.uniform(-0.004, 0.004)) * h * s,
+        bow=(common["bow"] + rng.uniform(-0.004, 0.004)) * bend,
         h_root=max(h_root, 1.5),
         h_pupil=h_pupil,
         taper=common["taper"],

@@ -26,6 +26,17 @@ def _iris(rng: np.random.Generator, size: tuple[int, int]):
     return make_iris_case(rng, size)
 
 
+#: the datalist "task" block of each phantom kind
+TASKS: dict[str, dict] = {
+    "iris": {
+        "num_keypoints": 2,
+        "keypoint_names": ["left iris root", "right iris root"],
+        "keypoint_rule": "iris_roots",
+        "flip_swap": [[0, 1]],
+        "label_value": None,
+    },
+}
+
 #: phantom kind -> (case generator, default (rows, cols))
 PHANTOMS: dict[str, tuple[Callable, tuple[int, int]]] = {"iris": (_iris, (256, 288))}
 
@@ -74,7 +85,7 @@ def write_phantom_dataset(
     n_val = int(round(n * val_fraction))
     splits = {
         "name": f"{kind} phantoms, seed {seed}, size {shape[0]} x {shape[1]}",
-        "keypoint_order": "left iris root, right iris root" if kind == "iris" else "",
+        "task": TASKS[kind],
         "testing": [entries[i] for i in sorted(order[:n_test])],
         "validation": [entries[i] for i in sorted(order[n_test : n_test + n_val])],
         "training": [entries[i] for i in sorted(order[n_test + n_val :])],
