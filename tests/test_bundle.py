@@ -122,3 +122,26 @@ def test_evaluate_cli(trained, tiny_iris, tmp_path, capsys):
     assert list(table.columns) == ["image", "dice", "iou"] and len(table) == 10
     assert table["dice"].between(0, 1).all()
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("mean Dice ")
+
+
+@pytest.mark.parametrize("ext", [".nii.gz", ".mha", ".mhd", ".nrrd", ".dcm", ".png", ".jpg"])
+def test_predict_round_trip_of_geometry(trained, tmp_path, ext):
+    src = tmp_path / "in"
+    src.mkdir()
+    img = sitk.GetImageFromArray((np.random.rand(45, 83) * 255).astype(np.uint8))
+    if ext not in (".png", ".jpg"):
+        img.SetSpacing((0.4, 0.9))
+        img.SetOrigin((-3.0, 12.5))
+        if ext != ".dcm":
+            img.SetDirection((0.0, -1.0, 1.0, 0.0))
+    sitk.WriteImage(img, str(src / f"scan{ext}"))
+    assert cli_main(["predict", "-i", str(src), "-o", str(tmp_path / "out"), "-m", str(trained / "models"), "--no-overlays"]) == 0
+    out_ext = ".png" if ext == ".jpg" else ext
+    seg = sitk.ReadImage(str(tmp_path / "out" / f"scan_seg{out_ext}"))
+    ref = sitk.ReadImage(str(src / f"scan{ext}"))
+    assert seg.GetSize() == ref.GetSize()
+    assert seg.GetSpacing() == pytest.approx(ref.GetSpacing())
+    assert seg.GetOrigin() == pytest.approx(ref.GetOrigin())
+    assert seg.GetDirection() == pytest.approx(ref.GetDirection())
+    kp = pd.read_csv(tmp_path / "out" / "keypoints.csv")
+    assert kp["row"].between(-0.5, 44.5).all() and kp["col"].between(-0.5, 82.5).all()

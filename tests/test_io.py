@@ -93,3 +93,32 @@ def test_datalist_paths_become_absolute(tiny_iris):
     entries = load_datalist(tiny_iris / "datalist.json", tiny_iris, "training")
     assert len(entries) == 6
     assert all(e["image"].startswith(str(tiny_iris)) and len(e["keypoints"]) == 2 for e in entries)
+
+
+def _blocks(dtype=np.uint8, high=200) -> np.ndarray:
+    arr = np.zeros((20, 30), dtype)
+    arr[:6, -8:] = high  # top right
+    arr[-6:, :8] = high // 2  # bottom left
+    return arr
+
+
+@pytest.mark.parametrize("ext", [".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".bmp", ".tif", ".dcm"])
+def test_every_reader_keeps_rows_and_cols(tmp_path, ext):
+    arr = _blocks()
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / f"x{ext}"))
+    got, geometry = read_image(tmp_path / f"x{ext}")
+    assert got.shape == (20, 30) and geometry.shape == (20, 30)
+    assert got[2, -3] == pytest.approx(200, abs=8) and got[-3, 2] == pytest.approx(100, abs=8) and got[2, 2] < 8
+
+
+def test_16_bit_png(tmp_path):
+    arr = _blocks(np.uint16, 60000)
+    sitk.WriteImage(sitk.GetImageFromArray(arr), str(tmp_path / "x.png"))
+    got, _ = read_image(tmp_path / "x.png")
+    assert got.max() == 60000 and got[-3, 2] == 30000
+
+
+def test_mhd_mask_lands_with_its_data_file(tmp_path):
+    write_mask(tmp_path / "m_seg.mhd", np.eye(5, dtype=np.uint8))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m_seg.mhd", "m_seg.raw"]
+    assert np.array_equal(read_image(tmp_path / "m_seg.mhd")[0], np.eye(5))

@@ -1,0 +1,127 @@
+"""CAMUS (both releases) and folder datalists; the lv_apex_base rule on hand-made masks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+import SimpleITK as sitk
+
+from glsmonai.cli import main as cli_main
+from glsmonai.data.builders import camus_datalist, folder_datalist, split_groups
+from glsmonai.data.datalist import load_datalist, load_task
+from glsmonai.keypoints import lv_apex_base
+
+
+def heart(rows: int = 60, cols: int = 40, with_la: bool = True) -> np.ndarray:
+    """A hand-made apical view: LV rows 10..39 (a triangle-ish cone, apex at the top), LA below."""
+    lab = np.zeros((rows, cols), np.uint8)
+    for r in range(10, 40):
+        half = 2 + (r - 10) * 10 // 29  # 2 px wide at the apex, 12 at the base
+        lab[r, 20 - half : 20 + half + 1] = 1
+    if with_la:
+        lab[40:52, 10:31] = 3
+    # myocardium ring left of and right of the LV (does not touch the LA contact)
+    lab[12:38, 5:7] = 2
+    return lab
+
+
+class TestLvApexBase:
+    def test_with_left_atrium(self):
+        pts = lv_apex_base(heart())
+        apex, left, right = pts
+        assert apex == pytest.approx([10.0, 20.0], abs=1.0)
+        # LV row 39 spans cols 8..32; the contact with the LA (cols 10..30) is cols 10..30 at row 39
+        assert left == pytest.approx([39.0, 11.0], abs=1.0) and right == pytest.approx([39.0, 29.0], abs=1.0)
+
+    def test_from_lv_shape_alone(self):
+        apex, left, right = lv_apex_base((heart(with_la=False) == 1).astype(np.uint8))
+        assert apex == pytest.approx([10.0, 20.0], abs=1.0)
+        assert left[0] > 36 and right[0] > 36  # basal slab
+        assert left[1] == pytest.approx(9.0, abs=1.5) and right[1] == pytest.approx(31.0, abs=1.5)
+
+    def test_upside_down_view(self):
+        apex, left, right = lv_apex_base(heart()[::-1])
+        assert apex == pytest.approx([49.0, 20.0], abs=1.0)
+        assert left[1] < right[1]
+
+    def test_no_lv(self):
+        with pytest.raises(ValueError, match="no LV"):
+            lv_apex_base(np.zeros((8, 8), np.uint8))
+
+
+def _write_camus(root, layout: str, patients: int = 6):
+    ext = ".nii.gz" if layout == "nifti" else ".mhd"
+    base = root / ("database_nifti" if layout == "nifti" else "training")
+    for p in range(1, patients + 1):
+        folder = base / f"patient{p:04d}"
+        folder.mkdir(parents=True)
+        for view in ("2CH", "4CH"):
+            for phase in ("ED", "ES"):
+                name = f"patient{p:04d}_{view}_{phase}"
+                sitk.WriteImage(sitk.GetImageFromArray((np.random.rand(60, 40) * 255).astype(np.uint8)), str(folder / f"{name}{ext}"))
+                sitk.WriteImage(sitk.GetImageFromArray(heart()), str(folder / f"{name}_gt{ext}"))
+
+
+@pytest.mark.parametrize("layout", ["nifti", "metaimage"])
+def test_camus_layouts_and_patient_split(tmp_path, layout):
+    _write_camus(tmp_path, layout)
+    out = camus_datalist(tmp_path, tmp_path / "camus.json", views=["2CH", "4CH"], phases=["ED"], val_fraction=0.34, seed=1)
+    content = json.loads(out.read_text())
+    assert content["task"]["num_keypoints"] == 3 and content["task"]["label_value"] == 1
+    train, val = content["training"], content["validation"]
+    assert len(train) + len(val) == 12 and len(val) == 4  # 2 of 6 patients, 2 frames each
+    assert not {e["patient"] for e in train} & {e["patient"] for e in val}
+    assert all(e["phase"] == "ED" for e in train + val)
+    assert train[0]["keypoints"][0] == pytest.approx([10.0, 20.0], abs=1.0)
+    entries = load_datalist(out, tmp_path, "training")  # relative paths resolve against the root
+    assert all(e["image"].endswith((".nii.gz", ".mhd")) for e in entries)
+
+
+def test_camus_official_split_and_target(tmp_path):
+    _write_camus(tmp_path, "nifti", patients=3)
+    split = tmp_path / "database_split"
+    split.mkdir()
+    (split / "subgroup_training.txt").write_text("patient0001\npatient0002\n")
+    (split / "subgroup_validation.txt").write_text("patient0003\n")
+    out = camus_datalist(tmp_path, tmp_path / "c.json", target="left_atrium", official_split=True)
+    content = json.loads(out.read_text())
+    assert {e["patient"] for e in content["validation"]} == {"patient0003"}
+    assert len(content["training"]) == 8 and content["task"]["label_value"] == 3
+
+
+def test_camus_errors(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no CAMUS frames"):
+        camus_datalist(tmp_path, tmp_path / "c.json")
+    with pytest.raises(ValueError, match="unknown target"):
+        camus_datalist(tmp_path, tmp_path / "c.json", target="aorta")
+
+
+def test_split_groups_never_splits_a_group():
+    groups = [f"p{i // 3}" for i in range(30)]
+    split = split_groups(groups, 0.2, 0.2, seed=0)
+    assert sorted(list(split.values()).count(s) for s in ("training", "validation", "testing")) == [2, 2, 6]
+    with pytest.raises(ValueError, match="cannot give"):
+        split_groups(["a", "b"], 0.5, 0.5, 0)
+
+
+def test_folder_datalist_with_keypoint_csv(tmp_path):
+    (tmp_path / "img").mkdir()
+    (tmp_path / "lab").mkdir()
+    arr = sitk.GetImageFromArray(np.zeros((20, 30), np.uint8))
+    for i in range(5):
+        sitk.WriteImage(arr, str(tmp_path / "img" / f"c{i}.png"))
+        sitk.WriteImage(arr, str(tmp_path / "lab" / f"c{i}.nii.gz"))
+    pd.DataFrame([{"image": f"c{i}.png", "k": k, "row": i, "col": k} for i in range(5) for k in (1, 0)]).to_csv(tmp_path / "kp.csv", index=False)
+    rc = cli_main(["datalist", "folder", "--images", str(tmp_path / "img"), "--labels", str(tmp_path / "lab"),
+                   "--keypoints", str(tmp_path / "kp.csv"), "--out", str(tmp_path / "d.json")])
+    assert rc == 0
+    content = json.loads((tmp_path / "d.json").read_text())
+    entries = content["training"] + content["validation"]
+    assert len(entries) == 5 and len(content["validation"]) == 1
+    c3 = next(e for e in entries if e["image"].endswith("c3.png"))
+    assert c3["label"] == "lab/c3.nii.gz" and c3["keypoints"] == [[3.0, 0.0], [3.0, 1.0]]
+    assert load_task(tmp_path / "d.json") == {"num_keypoints": 2}
+    assert len(load_datalist(tmp_path / "d.json", tmp_path, "training")) == 4
