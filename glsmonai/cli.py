@@ -66,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write a phantom data set (images/, labels/, datalist.json)")
-    p.add_argument("kind", choices=["iris"], help="phantom kind")
+    p.add_argument("kind", choices=["iris", "echo"], help="phantom kind: iris (AS-OCT) or echo (apical echocardiography)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, default=60, help="number of cases (default 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")

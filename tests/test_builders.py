@@ -125,3 +125,11 @@ def test_folder_datalist_with_keypoint_csv(tmp_path):
     assert c3["label"] == "lab/c3.nii.gz" and c3["keypoints"] == [[3.0, 0.0], [3.0, 1.0]]
     assert load_task(tmp_path / "d.json") == {"num_keypoints": 2}
     assert len(load_datalist(tmp_path / "d.json", tmp_path, "training")) == 4
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_lv_apex_base_agrees_with_the_echo_phantom(seed):
+    from glsmonai.data.synth.echo import make_echo_case
+
+    case = make_echo_case(np.random.default_rng(seed), (256, 256))
+    assert np.abs(lv_apex_base(case.label) - case.keypoints).max() < 3.0

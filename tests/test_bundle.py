@@ -145,3 +145,14 @@ def test_predict_round_trip_of_geometry(trained, tmp_path, ext):
     assert seg.GetDirection() == pytest.approx(ref.GetDirection())
     kp = pd.read_csv(tmp_path / "out" / "keypoints.csv")
     assert kp["row"].between(-0.5, 44.5).all() and kp["col"].between(-0.5, 82.5).all()
+
+
+def test_echo_phantoms_train_with_three_keypoints_from_the_task_block(tmp_path):
+    from glsmonai.data.synth import write_phantom_dataset
+
+    write_phantom_dataset("echo", tmp_path / "echo", n=6, seed=0, size=(64, 64), val_fraction=0.34, test_fraction=0.0)
+    proc = bundle("stage1", ["train.json"], "--dataset_dir", str(tmp_path / "echo"), "--output_dir", str(tmp_path / "run"), *TINY)
+    check(proc)
+    info = json.loads((tmp_path / "run" / "models" / "gls_model.json").read_text())
+    assert info["network"]["num_keypoints"] == 3 and info["label_value"] == 1
+    assert info["keypoint_names"][0] == "LV apex"

@@ -58,13 +58,35 @@ def _crop_to(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
     return x[(..., *[slice(0, s) for s in shape])]
 
 
+def _coordinates(x: torch.Tensor) -> torch.Tensor:
+    """``(B, D, *S)`` pixel coordinates of ``x``'s grid, divided by 64 (one channel per axis)."""
+    axes = [torch.arange(s, device=x.device, dtype=x.dtype) / 64.0 for s in x.shape[2:]]
+    grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+    return grids.expand(x.shape[0], *grids.shape)
+
+
 class _Decoder(nn.Module):
-    """U-Net decoder: up-conv per level with the encoder's skip, then a 1x1 head."""
+    """U-Net decoder: up-conv per level with the encoder's skip, then a 1x1 head.
+
+    With ``coord_head`` the head also sees the pixel coordinates (CoordConv). Keypoint channels must
+    tell mirror-image regions apart (the left from the right iris root): their local features are
+    alike, and convolutions with zero padding know little of absolute position, so without
+    coordinates both channels peak at both roots and the arg-max picks either.
+    """
 
     def __init__(
-        self, spatial_dims: int, channels: Sequence[int], out_channels: int, act, norm, bias: bool, dropout: float
+        self,
+        spatial_dims: int,
+        channels: Sequence[int],
+        out_channels: int,
+        act,
+        norm,
+        bias: bool,
+        dropout: float,
+        coord_head: bool = False,
     ) -> None:
         super().__init__()
+        self.coord_head = coord_head
         ups = []
         # channels = (16, 32, 64, 128, 256): up-conv-128 (256 -> 128, skip 128), ..., up-conv-16
         for level in range(len(channels) - 1, 0, -1):
@@ -72,12 +94,15 @@ class _Decoder(nn.Module):
                 UpCat(spatial_dims, channels[level], channels[level - 1], channels[level - 1], act, norm, bias, dropout)
             )
         self.ups = nn.ModuleList(ups)
-        self.head = Conv["conv", spatial_dims](channels[0], out_channels, kernel_size=1)
+        extra = spatial_dims if coord_head else 0
+        self.head = Conv["conv", spatial_dims](channels[0] + extra, out_channels, kernel_size=1)
 
     def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
         x = skips[-1]
         for up, skip in zip(self.ups, reversed(skips[:-1])):
             x = up(x, skip)
+        if self.coord_head:
+            x = torch.cat([x, _coordinates(x)], dim=1)
         return self.head(x)
 
 
@@ -90,6 +115,7 @@ class SharedEncoderNet(nn.Module):
         out_channels: one entry per decoder, e.g. ``(1, K)`` for segmentation + K heatmaps.
         channels: encoder widths, one per level (default thesis Table 1).
         act, norm, bias, dropout: as in :class:`monai.networks.nets.BasicUNet`.
+        coord_heads: per decoder, whether its head sees pixel coordinates (default: none).
 
     Input ``(B, in_channels, *S)`` of any size ``S`` (padded internally to a multiple of
     ``2 ** (len(channels) - 1)`` and cropped back); returns a list with one ``(B, out_channels[i], *S)``
@@ -106,8 +132,10 @@ class SharedEncoderNet(nn.Module):
         norm: str | tuple = ("instance", {"affine": True}),
         bias: bool = True,
         dropout: float = 0.0,
+        coord_heads: Sequence[bool] | None = None,
     ) -> None:
         super().__init__()
+        coord_heads = coord_heads or [False] * len(out_channels)
         if len(channels) < 2:
             raise ValueError(f"channels needs at least two levels, got {channels}")
         self.multiple = 2 ** (len(channels) - 1)
@@ -116,7 +144,8 @@ class SharedEncoderNet(nn.Module):
             Down(spatial_dims, channels[i - 1], channels[i], act, norm, bias, dropout) for i in range(1, len(channels))
         )
         self.decoders = nn.ModuleList(
-            _Decoder(spatial_dims, channels, c, act, norm, bias, dropout) for c in out_channels
+            _Decoder(spatial_dims, channels, c, act, norm, bias, dropout, coord)
+            for c, coord in zip(out_channels, coord_heads)
         )
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
@@ -147,6 +176,34 @@ class FusionNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x)
+
+    @torch.no_grad()
+    def init_select(self, gain: float = 12.0, noise: float = 0.05) -> None:
+        """Start as "the local prediction inside the windows, the global one outside".
+
+        Expects the three inputs (global ``g``, pasted local ``l``, window mask ``w``). Because ``l`` is
+        0 outside the windows and ``g <= 1``, ``l + relu(g - w)`` is exactly that selection, so two
+        hidden channels compute ``g - w`` and ``l`` (centre taps), and the head maps their sum to
+        logits around 0.5. A randomly initialised fusion network starts far from both branches and
+        drags the unfrozen global branch with it at the start of stage 3. The other hidden channels
+        keep a small random initialisation so training can add to the selection.
+        """
+        first, second, head = self.body[0], self.body[2], self.body[4]
+        if first.in_channels != 3 or first.out_channels < 2:
+            raise ValueError("init_select needs the three-channel fusion input and at least 2 features")
+        centre = tuple(k // 2 for k in first.kernel_size)
+        for conv in (first, second):
+            conv.weight.mul_(noise)
+            conv.bias.zero_()
+        first.weight[(0, 0, *centre)] += 1.0  # g
+        first.weight[(0, 2, *centre)] -= 1.0  # - w
+        first.weight[(1, 1, *centre)] += 1.0  # l
+        second.weight[(0, 0, *centre)] += 1.0
+        second.weight[(1, 1, *centre)] += 1.0
+        head.weight.mul_(noise)
+        head.weight[0, 0] += gain
+        head.weight[0, 1] += gain
+        head.bias.fill_(-0.5 * gain)
 
 
 class GLSNet(nn.Module):
@@ -191,9 +248,13 @@ class GLSNet(nn.Module):
         self.num_keypoints = int(num_keypoints)
         self.crop_size = tuple(int(c) for c in crop_size)
         self.fusion_window_channel = fusion_window_channel
-        self.global_net = SharedEncoderNet(spatial_dims, in_channels, (1, self.num_keypoints), channels)
+        self.global_net = SharedEncoderNet(
+            spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True)
+        )
         self.local_net = SharedEncoderNet(spatial_dims, in_channels, (1,), local_channels or channels)
         self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)
+        if fusion_window_channel:
+            self.fusion.init_select()
         self.stage = 3
         self.set_stage(stage)
 

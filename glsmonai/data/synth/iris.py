@@ -47,6 +47,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
+from glsmonai.data.synth.common import SynthCase, parse_size
+
 __all__ = ["SynthCase", "make_iris_case"]
 
 logger = logging.getLogger(__name__)
@@ -54,25 +56,8 @@ logger = logging.getLogger(__name__)
 _BORDER_FRACTION = 0.05  # the label keeps at least this fraction of H / W from every border
 _CHECK_FRACTION = 0.058  # analytic check, a little stricter to absorb rasterisation
 _MAX_ATTEMPTS = 64
-_MIN_SIDE = 32
 _RENDER_MAX_SIDE = 700  # anatomy is rendered on a grid about this size, then upsampled
 _NEG = -1.0e6
-
-
-@dataclass
-class SynthCase:
-    """One synthetic AS-OCT case.
-
-    Attributes:
-        image: ``(H, W)`` float32 B-scan in ``[0, 1]``.
-        label: ``(H, W)`` uint8 mask, iris = 1, everything else 0.
-        keypoints: ``(2, 2)`` float64 ``[row, col]`` (pixel-index coordinates) of the left iris root,
-            then the right one.
-    """
-
-    image: np.ndarray
-    label: np.ndarray
-    keypoints: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -653,11 +638,7 @@ def make_iris_case(rng: np.random.Generator, size: tuple[int, int] = (256, 288))
     Raises:
         ValueError: ``size`` is not two integers of at least 32.
     """
-    if len(size) != 2:
-        raise ValueError(f"size must be (H, W), got {size!r}")
-    h, w = int(size[0]), int(size[1])
-    if h < _MIN_SIDE or w < _MIN_SIDE or h != size[0] or w != size[1]:
-        raise ValueError(f"size must be two integers >= {_MIN_SIDE}, got {size!r}")
+    h, w = parse_size(size)
 
     label = None
     for attempt in range(_MAX_ATTEMPTS + 1):

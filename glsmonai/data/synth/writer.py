@@ -35,10 +35,23 @@ TASKS: dict[str, dict] = {
         "flip_swap": [[0, 1]],
         "label_value": None,
     },
+    "echo": {
+        "num_keypoints": 3,
+        "keypoint_names": ["LV apex", "mitral annulus (left)", "mitral annulus (right)"],
+        "keypoint_rule": "lv_apex_base",
+        "flip_swap": [[1, 2]],
+        "label_value": 1,
+    },
 }
 
+def _echo(rng: np.random.Generator, size: tuple[int, int]):
+    from glsmonai.data.synth.echo import make_echo_case
+
+    return make_echo_case(rng, size)
+
+
 #: phantom kind -> (case generator, default (rows, cols))
-PHANTOMS: dict[str, tuple[Callable, tuple[int, int]]] = {"iris": (_iris, (256, 288))}
+PHANTOMS: dict[str, tuple[Callable, tuple[int, int]]] = {"iris": (_iris, (256, 288)), "echo": (_echo, (256, 256))}
 
 
 def write_phantom_dataset(
@@ -54,8 +67,9 @@ def write_phantom_dataset(
     """Generate ``n`` phantom cases of ``kind`` and their datalist.
 
     Case ``i`` is drawn from ``np.random.default_rng([seed, i])``, so a seed always gives the same
-    images. Files are named ``<kind>_s<seed>_<i>.nii.gz`` (uint8 scan; label 1 = structure) and
-    split at random (by ``seed``) into training / validation / testing.
+    images. Files are named ``<kind>_s<seed>_<i>.nii.gz`` (uint8 scan; labels: iris = 1, or CAMUS
+    values for ``echo``: 1 LV, 2 myocardium, 3 left atrium) and split at random (by ``seed``) into
+    training / validation / testing.
 
     Returns:
         the datalist path.
