@@ -40,7 +40,8 @@ def _datalist(args: argparse.Namespace) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from glsmonai.inference import run_inference
 
-    failures = run_inference(args.input, args.output, args.model, args.labels, args.device, overlays=not args.no_overlays)
+    failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
+                             overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -52,12 +53,17 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from glsmonai.evaluation.reports import evaluate_folder
 
-    table, summary, failures = evaluate_folder(args.pred, args.labels, args.csv, args.label_value)
+    table, summary, failures = evaluate_folder(args.pred, args.labels, args.csv, args.label_value, args.split, args.dataset_dir)
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for path, reason in failures:
         print(f"failed: {path}: {reason}", file=sys.stderr)
     print(f"mean Dice {table['dice'].mean():.4f} over {table['dice'].notna().sum()} image(s)")
     return 1 if failures else 0
+
+
+def _datalist_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--split", default="testing", help="datalist split when a datalist JSON is given (default testing)")
+    p.add_argument("--dataset-dir", help="folder the datalist paths are relative to (default: its 'dataset_dir' or folder)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,19 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_datalist)
 
     p = sub.add_parser("predict", help="segment every .nii/.nii.gz/.png in a folder")
-    p.add_argument("-i", "--input", required=True, help="folder of scans")
+    p.add_argument("-i", "--input", required=True, help="folder of scans, or a datalist JSON (see --split)")
     p.add_argument("-o", "--output", required=True, help="output folder (not the input folder)")
     p.add_argument("-m", "--model", required=True, help="model folder (the training run's ckpt_dir)")
     p.add_argument("--labels", help="folder of reference labels <name>.<ext>, drawn in green on the overlays")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    _datalist_options(p)
     p.set_defaults(func=_predict)
 
     p = sub.add_parser("evaluate", help="Dice/IoU of <name>_seg.<ext> predictions against <name>.<ext> labels")
     p.add_argument("--pred", required=True, help="prediction folder")
-    p.add_argument("--labels", required=True, help="reference label folder")
+    p.add_argument("--labels", required=True, help="reference label folder, or a datalist JSON (see --split)")
     p.add_argument("--csv", required=True, help="per-image CSV; the summary goes to <stem>_summary.csv")
-    p.add_argument("--label-value", type=int, help="reference label value that is the foreground (default: > 0)")
+    p.add_argument("--label-value", type=int, help="reference label value that is the foreground "
+                   "(default: the datalist task's, else > 0)")
+    _datalist_options(p)
     p.set_defaults(func=_evaluate)
     return parser
 

@@ -19,6 +19,7 @@ import torch
 from monai.transforms import Compose
 from tqdm import tqdm
 
+from glsmonai.data.datalist import scan_list
 from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_images, mask_extension, read_image, split_ext, write_mask
 from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
 from glsmonai.evaluation.overlays import save_overlay
@@ -132,11 +133,15 @@ def run_inference(
     device: str | None = None,
     overlays: bool = True,
     raise_on_failure: bool = False,
+    split: str = "testing",
+    dataset_dir: str | os.PathLike | None = None,
 ) -> list[tuple[str, str]]:
-    """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM).
+    """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
+    every image of one ``split`` of a datalist JSON given as ``input_dir``.
 
-    Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry; JPEG inputs get PNG masks), ``keypoints.csv`` (image, k,
-    row, col, score, original pixels) and ``overlays/<name>.png``. A bad file is logged and skipped.
+    Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry; JPEG inputs get PNG masks),
+    ``keypoints.csv`` (image, k, row, col, score, original pixels) and ``overlays/<name>.png``
+    (references from ``labels_dir``, or from the datalist). A bad file is logged and skipped.
 
     Returns:
         ``(file, reason)`` for every file that failed.
@@ -146,16 +151,17 @@ def run_inference(
         RuntimeError: with ``raise_on_failure``, after all files, when any failed.
     """
     input_dir, output_dir = Path(input_dir), Path(output_dir)
-    files = list_images(input_dir, PREDICT_EXTENSIONS)
     if output_dir.resolve() == input_dir.resolve():
         raise ValueError(f"output folder {output_dir} is the input folder: choose another one")
-    if not files:
+    scans = scan_list(input_dir, split, dataset_dir)
+    if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
     predictor = Predictor(ckpt_dir, device)
+    label_value = predictor.info.get("label_value")
     references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)
     rows, failures = [], []
-    for path in tqdm(files, desc="predict", unit="scan"):
+    for path, label_path in tqdm(scans, desc="predict", unit="scan"):
         stem, ext = split_ext(path)
         try:
             pred = predictor.predict(path)
@@ -163,8 +169,11 @@ def run_inference(
             for k, ((r, c), s) in enumerate(zip(pred.keypoints, pred.scores)):
                 rows.append({"image": path.name, "k": k, "row": round(float(r), 2), "col": round(float(c), 2), "score": round(float(s), 4)})
             if overlays:
-                ref_path = find_partner(references, stem, ext)
-                reference = read_image(ref_path)[0] > 0 if ref_path is not None else None
+                ref_path = find_partner(references, stem, ext) if references else label_path
+                reference = None
+                if ref_path is not None:
+                    ref = read_image(ref_path)[0]
+                    reference = ref > 0 if label_value is None else ref == label_value
                 save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints, pred.window_size)
         except (OSError, ValueError, RuntimeError) as err:
             logger.error("%s: %s", path, err)
@@ -173,7 +182,7 @@ def run_inference(
     tmp = output_dir / ".keypoints.csv.tmp"
     table.to_csv(tmp, index=False)
     os.replace(tmp, output_dir / "keypoints.csv")
-    logger.info("predicted %d of %d scans into %s", len(files) - len(failures), len(files), output_dir)
+    logger.info("predicted %d of %d scans into %s", len(scans) - len(failures), len(scans), output_dir)
     if failures:
         summary = "\n".join(f"  {f}: {r}" for f, r in failures)
         logger.error("%d scan(s) failed:\n%s", len(failures), summary)

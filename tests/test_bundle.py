@@ -156,3 +156,11 @@ def test_echo_phantoms_train_with_three_keypoints_from_the_task_block(tmp_path):
     info = json.loads((tmp_path / "run" / "models" / "gls_model.json").read_text())
     assert info["network"]["num_keypoints"] == 3 and info["label_value"] == 1
     assert info["keypoint_names"][0] == "LV apex"
+
+
+def test_predict_and_evaluate_a_datalist_split(trained, tiny_iris, tmp_path):
+    datalist = str(tiny_iris / "datalist.json")
+    assert cli_main(["predict", "-i", datalist, "--split", "testing", "-o", str(tmp_path / "p"), "-m", str(trained / "models")]) == 0
+    assert len(list((tmp_path / "p").glob("*_seg.nii.gz"))) == 2 and len(list((tmp_path / "p" / "overlays").glob("*.png"))) == 2
+    assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", datalist, "--split", "testing", "--csv", str(tmp_path / "r.csv")]) == 0
+    assert len(pd.read_csv(tmp_path / "r.csv")) == 2

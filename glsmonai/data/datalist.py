@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["load_datalist", "load_task", "write_datalist"]
+__all__ = ["load_datalist", "load_task", "write_datalist", "scan_list"]
 
 
 def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str) -> list[dict]:
@@ -78,3 +78,28 @@ def write_datalist(path: str | os.PathLike, splits: dict[str, list[dict]]) -> Pa
     tmp.write_text(json.dumps(splits, indent=1))
     os.replace(tmp, path)
     return path
+
+
+def scan_list(
+    source: str | os.PathLike, split: str = "testing", dataset_dir: str | os.PathLike | None = None
+) -> list[tuple[Path, Path | None]]:
+    """``(image, label or None)`` pairs from a folder of scans or from one split of a datalist JSON.
+
+    Args:
+        source: a folder (every image file in it, no labels) or a datalist ``.json``.
+        split: the datalist split to read.
+        dataset_dir: what the datalist's paths are relative to (default: the datalist's
+            ``"dataset_dir"`` entry, else its folder).
+    """
+    from glsmonai.data.io import list_images
+
+    source = Path(source)
+    if source.is_dir():
+        return [(p, None) for p in list_images(source)]
+    if source.suffix.lower() != ".json":
+        raise FileNotFoundError(f"{source}: neither a folder of scans nor a datalist .json")
+    if dataset_dir is None:
+        content = json.loads(source.read_text()) if source.is_file() else {}
+        dataset_dir = content.get("dataset_dir", source.parent) if isinstance(content, dict) else source.parent
+    entries = load_datalist(source, dataset_dir, split)
+    return [(Path(e["image"]), Path(e["label"]) if "label" in e else None) for e in entries]

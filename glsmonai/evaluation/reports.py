@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from glsmonai.data.datalist import load_task, scan_list
 from glsmonai.data.io import find_partner, list_images, read_image, split_ext
 from glsmonai.evaluation.metrics import dice_iou
 
@@ -36,11 +37,22 @@ def summarise(table: pd.DataFrame, columns=("dice", "iou")) -> pd.DataFrame:
     return stats.reset_index()
 
 
+def _reference_finder(labels: Path, split: str, dataset_dir: str | os.PathLike | None):
+    """``(name, ext) -> reference path or None`` for a label folder or a datalist's split."""
+    if labels.is_dir():
+        files = list_images(labels)
+        return lambda name, ext: find_partner(files, name, ext)
+    by_image = {split_ext(image)[0]: label for image, label in scan_list(labels, split, dataset_dir) if label}
+    return lambda name, ext: by_image.get(name)
+
+
 def evaluate_folder(
     pred_dir: str | os.PathLike,
     labels_dir: str | os.PathLike,
     csv_path: str | os.PathLike,
     label_value: int | None = None,
+    split: str = "testing",
+    dataset_dir: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
     """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``
     (a reference ``<name>`` with another extension is used when none has the same one).
@@ -48,6 +60,8 @@ def evaluate_folder(
     Writes ``csv_path`` (``image, dice, iou`` per case) and ``<csv stem>_summary.csv`` beside it.
 
     Args:
+        labels_dir: a folder of references, or a datalist JSON whose ``split`` gives the references
+            of its images (then ``label_value`` defaults to the datalist task's).
         label_value: the reference label that is the foreground (default: any value above 0).
 
     Returns:
@@ -55,17 +69,19 @@ def evaluate_folder(
         another size, is a failure naming the file, and evaluation goes on.
     """
     pred_dir, labels_dir, csv_path = Path(pred_dir), Path(labels_dir), Path(csv_path)
-    if not labels_dir.is_dir():
-        raise FileNotFoundError(f"labels folder not found: {labels_dir}")
+    if not labels_dir.exists():
+        raise FileNotFoundError(f"labels folder or datalist not found: {labels_dir}")
     preds = [p for p in list_images(pred_dir) if split_ext(p)[0].endswith(SEG_SUFFIX)]
     if not preds:
         raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
-    references = list_images(labels_dir)
+    reference_of = _reference_finder(labels_dir, split, dataset_dir)
+    if label_value is None and labels_dir.is_file():
+        label_value = load_task(labels_dir).get("label_value")
     rows, failures = [], []
     for pred_path in preds:
         stem, ext = split_ext(pred_path)
         name = stem[: -len(SEG_SUFFIX)]
-        ref_path = find_partner(references, name, ext)
+        ref_path = reference_of(name, ext)
         try:
             if ref_path is None:
                 raise FileNotFoundError(f"no reference {name}.* in {labels_dir} for {pred_path.name}")
