@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | errormap`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -53,7 +53,10 @@ def _predict(args: argparse.Namespace) -> int:
 def _evaluate(args: argparse.Namespace) -> int:
     from glsmonai.evaluation.reports import evaluate_folder
 
-    table, summary, failures = evaluate_folder(args.pred, args.labels, args.csv, args.label_value, args.split, args.dataset_dir)
+    table, summary, failures = evaluate_folder(
+        args.pred, args.labels, args.csv, args.label_value, args.split, args.dataset_dir, args.key_rule,
+        tuple(args.window) if args.window else None,
+    )
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for path, reason in failures:
         print(f"failed: {path}: {reason}", file=sys.stderr)
@@ -64,6 +67,29 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _datalist_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="testing", help="datalist split when a datalist JSON is given (default testing)")
     p.add_argument("--dataset-dir", help="folder the datalist paths are relative to (default: its 'dataset_dir' or folder)")
+
+
+def _errormap(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from glsmonai.evaluation.errormap import error_map_from_folders, save_error_map, save_rule, suggest_keypoints
+
+    emap, n_cases = error_map_from_folders(args.pred, args.labels, args.label_value, n_components=args.components,
+                                           margin=args.margin)
+    if n_cases == 0:
+        logger.error("no case had %d reference component(s): no error map", args.components)
+        return 1
+    save_error_map(args.out, emap)
+    logger.info("error map of %d case(s): %s (and .npy)", n_cases, args.out)
+    if args.suggest:
+        spots = suggest_keypoints(emap, args.components, args.suggest)
+        rule_path = Path(args.out).with_name(f"{Path(args.out).stem}_rule.json")
+        save_rule(rule_path, spots, args.components, args.margin, args.label_value)
+        for i, spot in enumerate(spots):
+            logger.info("key region %d: component %d at (%.2f, %.2f) of its box, heat %.3f", i, spot["component"],
+                        spot["u"], spot["v"], spot["heat"])
+        print(f"keypoint rule: errormap:{rule_path}")
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -120,8 +146,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--csv", required=True, help="per-image CSV; the summary goes to <stem>_summary.csv")
     p.add_argument("--label-value", type=int, help="reference label value that is the foreground "
                    "(default: the datalist task's, else > 0)")
+    p.add_argument("--key-rule", help="keypoint rule for key-region Dice/IoU (e.g. iris_roots, lv_apex_base, errormap:F)")
+    p.add_argument("--window", type=int, nargs=2, metavar=("H", "W"), help="key-region window in original pixels")
     _datalist_options(p)
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("errormap", help="where predictions err: error pixels aligned to the object, averaged")
+    p.add_argument("--pred", required=True, help="prediction folder (<name>_seg.<ext>)")
+    p.add_argument("--labels", required=True, help="reference label folder")
+    p.add_argument("--out", required=True, help="PNG to write (the raw map goes to the .npy beside it)")
+    p.add_argument("--components", type=int, default=2, help="object components to align to (iris: 2, LV: 1)")
+    p.add_argument("--margin", type=float, default=0.25, help="box margin around each component (fraction)")
+    p.add_argument("--label-value", type=int, help="reference label value of the object (default: > 0)")
+    p.add_argument("--suggest", type=int, metavar="K", help="propose K key regions as a keypoint rule file")
+    p.set_defaults(func=_errormap)
     return parser
 
 

@@ -23,7 +23,7 @@ from glsmonai.data.datalist import scan_list
 from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_images, mask_extension, read_image, split_ext, write_mask
 from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
 from glsmonai.evaluation.overlays import save_overlay
-from glsmonai.networks.gls import TABLE1_CHANNELS, GLSKeys, GLSNet
+from glsmonai.networks import GLSKeys, network_from_args
 from glsmonai.transforms.pipeline import load_transforms
 
 logger = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ class Prediction:
         probability: ``(rows, cols)`` float32 foreground probability.
         keypoints: ``(K, 2)`` ``[row, col]`` in original pixels.
         scores: ``(K,)`` heatmap peak values.
-        window_size: ``(rows, cols)`` of the local windows in original pixels.
+        window_size: ``(rows, cols)`` of the local windows in original pixels (``None`` for baselines).
         geometry: the scan's geometry.
         image: ``(rows, cols)`` the scan as read (for overlays).
     """
@@ -52,7 +52,7 @@ class Prediction:
     probability: np.ndarray
     keypoints: np.ndarray
     scores: np.ndarray
-    window_size: tuple[float, float]
+    window_size: tuple[float, float] | None
     geometry: Geometry
     image: np.ndarray
 
@@ -76,18 +76,11 @@ class Predictor:
         self.info = json.loads(info_path.read_text())
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.threshold = threshold
-        net_args = dict(self.info.get("network", {}))
-        self.network = GLSNet(
-            spatial_dims=2,
-            in_channels=int(net_args.get("in_channels", 1)),
-            num_keypoints=int(net_args["num_keypoints"]),
-            crop_size=net_args["crop_size"],
-            channels=net_args.get("channels", TABLE1_CHANNELS),
-            fusion_window_channel=bool(net_args.get("fusion_window_channel", True)),
-        )
+        self.network = network_from_args(self.info["network"])
         load_trained(self.network, model_dir)
         self.stage = self.network.stage
-        self.network.set_stage(max(self.stage, 2))  # keypoints are always reported
+        if self.network.num_keypoints:
+            self.network.set_stage(max(self.stage, 2))  # keypoints are always reported
         self.network.to(self.device).eval()
         self.transforms = Compose(
             load_transforms(
@@ -112,14 +105,18 @@ class Predictor:
         key = GLSKeys.FUSED.value if self.stage == 3 else GLSKeys.GLOBAL.value
         prob_working = torch.sigmoid(out[key][0]).cpu()
         prob = grid.image_to_original(prob_working, mode="bilinear")[0].numpy().astype(np.float32)
-        points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].cpu().numpy())
-        window = tuple(float(c) / grid.scale for c in self.network.crop_size)
+        if GLSKeys.KEYPOINTS.value in out:
+            points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].cpu().numpy())
+            scores = out[GLSKeys.SCORES.value][0].cpu().numpy()
+        else:  # a baseline: no keypoints
+            points, scores = np.zeros((0, 2)), np.zeros(0)
+        window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
         return Prediction(
             mask=(prob > self.threshold).astype(np.uint8),
             probability=prob,
             keypoints=points,
-            scores=out[GLSKeys.SCORES.value][0].cpu().numpy(),
-            window_size=window,  # type: ignore[arg-type]
+            scores=scores,
+            window_size=window,
             geometry=geometry,
             image=raw,
         )

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["KEYPOINT_RULES", "iris_roots", "lv_apex_base", "get_rule"]
+__all__ = ["KEYPOINT_RULES", "iris_roots", "lv_apex_base", "get_rule", "rule_keypoint_count"]
 
 #: CAMUS label values
 LV_ENDO, MYOCARDIUM, LEFT_ATRIUM = 1, 2, 3
@@ -120,7 +120,20 @@ KEYPOINT_RULES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int]] = {
 
 
 def get_rule(name: str) -> Callable[[np.ndarray], np.ndarray]:
-    """The rule called ``name``; raises ``ValueError`` listing the known ones."""
+    """The rule called ``name``, or ``errormap:<file.json>`` (a rule learnt from an error map, see
+    ``glsmonai errormap --suggest``); raises ``ValueError`` listing the known ones."""
+    if name.startswith("errormap:"):
+        from glsmonai.evaluation.errormap import errormap_rule
+
+        return errormap_rule(name.split(":", 1)[1])
     if name not in KEYPOINT_RULES:
-        raise ValueError(f"unknown keypoint rule {name!r}; known rules: {sorted(KEYPOINT_RULES)}")
+        raise ValueError(f"unknown keypoint rule {name!r}; known rules: {sorted(KEYPOINT_RULES)} or errormap:<file>")
     return KEYPOINT_RULES[name][0]
+
+
+def rule_keypoint_count(name: str) -> int:
+    """How many keypoints the rule ``name`` gives."""
+    if name.startswith("errormap:"):
+        return int(get_rule(name).n_keypoints)  # type: ignore[attr-defined]
+    get_rule(name)
+    return KEYPOINT_RULES[name][1]

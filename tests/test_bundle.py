@@ -164,3 +164,25 @@ def test_predict_and_evaluate_a_datalist_split(trained, tiny_iris, tmp_path):
     assert len(list((tmp_path / "p").glob("*_seg.nii.gz"))) == 2 and len(list((tmp_path / "p" / "overlays").glob("*.png"))) == 2
     assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", datalist, "--split", "testing", "--csv", str(tmp_path / "r.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "r.csv")) == 2
+
+
+@pytest.mark.parametrize(
+    "overlay, extra",
+    [
+        ("unet", ["--network_def#features", "[4,8,8,16,16,4]"]),
+        ("cenet", ["--network_def#channels", "[4,8,8,16]", "--network_def#blocks", "[1,1,1,1]"]),
+        ("gs", []),
+    ],
+)
+def test_baseline_overlays_train_and_predict(tiny_iris, tmp_path, overlay, extra):
+    configs = ["train.json", f"../baselines/{overlay}.json"]
+    proc = bundle("training", configs, "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path / "run"), *TINY, *extra)
+    check(proc)
+    models = tmp_path / "run" / "models"
+    assert (models / "stage1_best.pt").is_file() and not (models / "stage2_best.pt").exists()
+    info = json.loads((models / "gls_model.json").read_text())
+    assert info["network"].get("baseline") == (None if overlay == "gs" else overlay)
+    out = tmp_path / "pred"
+    assert cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(out), "-m", str(models), "--no-overlays"]) == 0
+    assert len(list(out.glob("*_seg.nii.gz"))) == 10
+    assert len(pd.read_csv(out / "keypoints.csv")) == (20 if overlay == "gs" else 0)

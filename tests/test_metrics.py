@@ -63,3 +63,23 @@ def test_evaluate_folder_writes_reports(tmp_path):
     # another label value makes x's reference empty
     table, _, _ = evaluate_folder(pred, labels, tmp_path / "r2.csv", label_value=1)
     assert table.set_index("image").loc["x.nii.gz", "dice"] == 0.0
+
+
+def test_evaluate_key_region_columns(tmp_path):
+    pred, labels = tmp_path / "pred", tmp_path / "labels"
+    ref = np.zeros((20, 40), np.uint8)
+    ref[8:12, 4:16] = 1  # left segment, root (far end) at col 4
+    ref[8:12, 24:36] = 1  # right segment, root at col 35
+    out = ref.copy()
+    out[8:12, 4:6] = 0  # the prediction misses the left root's two outer columns
+    write_mask(labels / "a.nii.gz", ref)
+    write_mask(pred / "a_seg.nii.gz", out)
+    table, summary, _ = evaluate_folder(pred, labels, tmp_path / "r.csv", key_rule="iris_roots", window=(6, 6))
+    row = table.iloc[0]
+    # roots at (9.5, 5) and (9.5, 34), rounded to rows 10; 6 x 6 windows: rows 7-12, cols 2-7 and 31-36
+    # left window: 4 x 4 reference pixels (cols 4-7), 4 x 2 predicted; right: 4 x 5 in both
+    assert row["key_dice"] == pytest.approx(2 * (8 + 20) / ((16 + 20) + (8 + 20)))
+    assert row["dice"] == pytest.approx(2 * 88 / (96 + 88))
+    assert list(summary["metric"]) == ["dice", "iou", "key_dice", "key_iou"]
+    with pytest.raises(ValueError, match="both a keypoint rule and a window"):
+        evaluate_folder(pred, labels, tmp_path / "r.csv", key_rule="iris_roots")

@@ -17,7 +17,7 @@ import pandas as pd
 
 from glsmonai.data.datalist import write_datalist
 from glsmonai.data.io import list_images, read_image, split_ext
-from glsmonai.keypoints import KEYPOINT_RULES, get_rule
+from glsmonai.keypoints import get_rule, rule_keypoint_count
 
 logger = logging.getLogger(__name__)
 
@@ -197,7 +197,7 @@ def folder_datalist(
     counts = {len(e.get("keypoints", [])) for e in entries} - {0}
     if len(counts) > 1:
         raise ValueError(f"{keypoints_csv}: images have different keypoint counts {sorted(counts)}")
-    num = counts.pop() if counts else (KEYPOINT_RULES[keypoint_rule][1] if keypoint_rule else None)
+    num = counts.pop() if counts else (rule_keypoint_count(keypoint_rule) if keypoint_rule else None)
     task = {k: v for k, v in {"num_keypoints": num, "keypoint_rule": keypoint_rule, "label_value": label_value}.items() if v is not None}
     path = write_datalist(out, {"name": f"{images} with {labels}", "dataset_dir": str(base), "task": task, **lists})
     logger.info("%s (dataset_dir %s): %s", path, base, {k: len(v) for k, v in lists.items()})

@@ -16,6 +16,7 @@ from pathlib import Path
 import torch
 from ignite.engine import Events
 from ignite.handlers import ProgressBar
+from ignite.metrics import RunningAverage
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.handlers import (
     CheckpointLoader,
@@ -32,6 +33,7 @@ from monai.utils import set_determinism
 from torch.utils.data import DataLoader
 
 from glsmonai.engines.stages import GLSLoss, StageOutputd, prepare_gls_batch
+from glsmonai.networks.baselines import SegmentationOnly
 from glsmonai.networks.gls import GLSNet
 from glsmonai.utils import as_bool
 
@@ -49,7 +51,7 @@ def stage_checkpoint(ckpt_dir: str | os.PathLike, stage: str, kind: str = "best"
     return Path(ckpt_dir) / f"{stage}_{kind}.pt"
 
 
-def load_trained(network: GLSNet, ckpt_dir: str | os.PathLike, stage: int | None = None) -> GLSNet:
+def load_trained(network: GLSNet | SegmentationOnly, ckpt_dir: str | os.PathLike, stage: int | None = None) -> GLSNet:
     """Load a stage's best checkpoint into ``network`` and set that stage (default: the latest trained).
 
     Raises:
@@ -75,7 +77,8 @@ class GLSTrainingRun:
     """Trains the stages of a :class:`GLSNet`, each from the previous stage's best checkpoint.
 
     Args:
-        network: the GLS network.
+        network: the GLS network (or a baseline wrapped in
+            :class:`~glsmonai.networks.baselines.SegmentationOnly`, trained as stage 1).
         train_loader, val_loader: loaders of dicts with ``image``, ``label``, ``heatmap``.
         stages: per stage name (``stage1`` ...), a dict with ``epochs`` and ``lr``.
         seg_loss, heatmap_loss, heatmap_weight, stage3_aux_weight: see :class:`GLSLoss`.
@@ -94,7 +97,7 @@ class GLSTrainingRun:
 
     def __init__(
         self,
-        network: GLSNet,
+        network: GLSNet | SegmentationOnly,
         train_loader: DataLoader,
         val_loader: DataLoader,
         stages: Mapping[str, Mapping],
@@ -231,13 +234,12 @@ class GLSTrainingRun:
         )
 
     def _train_handlers(self, name, optimizer, scheduler, evaluator, epochs) -> list:
-        loss_only = from_engine(["loss"], first=True)
         handlers = [
             LrScheduleHandler(lr_scheduler=scheduler, print_lr=False),
             ValidationHandler(validator=evaluator, interval=self.val_interval, epoch_level=True),
-            StatsHandler(tag_name="train_loss", output_transform=loss_only, iteration_log=False, name=f"glsmonai.{name}"),
+            StatsHandler(tag_name="train_loss", output_transform=_loss_value, iteration_log=False, name=f"glsmonai.{name}"),
             TensorBoardStatsHandler(
-                log_dir=str(self.output_dir / "tensorboard" / name), tag_name="train_loss", output_transform=loss_only
+                log_dir=str(self.output_dir / "tensorboard" / name), tag_name="train_loss", output_transform=_loss_value
             ),
             CheckpointSaver(
                 save_dir=str(self.ckpt_dir),
@@ -249,22 +251,30 @@ class GLSTrainingRun:
                 final_filename=stage_checkpoint(self.ckpt_dir, name, "final").name,
             ),
             _FinalValidation(evaluator, self.val_interval, epochs),
+            _RunningLoss(),
         ]
         if self.progress:
             handlers.append(_Progress(name))
         return handlers
 
     def _write_model_info(self) -> None:
-        info = dict(self.model_info)
-        info.setdefault("network", {})
-        info["network"].update(
-            {"num_keypoints": self.network.num_keypoints, "crop_size": list(self.network.crop_size),
-             "fusion_window_channel": self.network.fusion_window_channel}
-        )
+        info = {**self.model_info, "network": self.network.build_args()}
         path = self.ckpt_dir / MODEL_INFO_FILE
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text(json.dumps(info, indent=1, default=str))
         os.replace(tmp, path)
+
+
+def _loss_value(output: Mapping) -> float:
+    """The iteration loss from a trainer's (not decollated) output dict."""
+    return float(output["loss"])
+
+
+class _RunningLoss:
+    """Ignite's running average of the loss as the trainer metric ``train_loss`` (logged every epoch)."""
+
+    def attach(self, engine) -> None:
+        RunningAverage(output_transform=_loss_value).attach(engine, "train_loss")
 
 
 class _FinalValidation:
@@ -285,4 +295,4 @@ class _Progress:
         self.name = name
 
     def attach(self, engine) -> None:
-        ProgressBar(persist=False, desc=self.name).attach(engine, output_transform=lambda out: {"loss": float(out["loss"])})
+        ProgressBar(persist=False, desc=self.name).attach(engine, output_transform=lambda out: {"loss": _loss_value(out)})

@@ -10,7 +10,9 @@ import pandas as pd
 
 from glsmonai.data.datalist import load_task, scan_list
 from glsmonai.data.io import find_partner, list_images, read_image, split_ext
+from glsmonai.evaluation.keyregion import key_region_dice_iou
 from glsmonai.evaluation.metrics import dice_iou
+from glsmonai.keypoints import get_rule
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +55,8 @@ def evaluate_folder(
     label_value: int | None = None,
     split: str = "testing",
     dataset_dir: str | os.PathLike | None = None,
+    key_rule: str | None = None,
+    window: tuple[int, int] | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
     """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``
     (a reference ``<name>`` with another extension is used when none has the same one).
@@ -63,6 +67,9 @@ def evaluate_folder(
         labels_dir: a folder of references, or a datalist JSON whose ``split`` gives the references
             of its images (then ``label_value`` defaults to the datalist task's).
         label_value: the reference label that is the foreground (default: any value above 0).
+        key_rule, window: with both, also Dice and IoU inside the ``window``-sized regions (original
+            pixels) centred on the keypoints that the rule finds on each reference (``key_dice``,
+            ``key_iou``): where GLS is meant to win.
 
     Returns:
         ``(per_case, summary, failures)``; a prediction without reference, or with a reference of
@@ -77,6 +84,10 @@ def evaluate_folder(
     reference_of = _reference_finder(labels_dir, split, dataset_dir)
     if label_value is None and labels_dir.is_file():
         label_value = load_task(labels_dir).get("label_value")
+    if (key_rule is None) != (window is None):
+        raise ValueError("key-region metrics need both a keypoint rule and a window size")
+    rule = get_rule(key_rule) if key_rule else None
+    columns = ["image", "dice", "iou"] + (["key_dice", "key_iou"] if rule else [])
     rows, failures = [], []
     for pred_path in preds:
         stem, ext = split_ext(pred_path)
@@ -86,18 +97,22 @@ def evaluate_folder(
             if ref_path is None:
                 raise FileNotFoundError(f"no reference {name}.* in {labels_dir} for {pred_path.name}")
             pred, _ = read_image(pred_path)
-            ref, _ = read_image(ref_path)
-            ref = ref > 0 if label_value is None else ref == label_value
+            ref_map, _ = read_image(ref_path)
+            ref = ref_map > 0 if label_value is None else ref_map == label_value
             try:
                 dice, iou = dice_iou(pred > 0, ref)
             except ValueError as err:
                 raise ValueError(f"{pred_path} vs {ref_path}: {err}") from None
-            rows.append({"image": ref_path.name, "dice": dice, "iou": iou})
+            row = {"image": ref_path.name, "dice": dice, "iou": iou}
+            if rule is not None:
+                points = rule(ref_map)
+                row["key_dice"], row["key_iou"] = key_region_dice_iou(pred > 0, ref, points, window)
+            rows.append(row)
         except (OSError, ValueError) as err:
             logger.error("%s", err)
             failures.append((str(pred_path), str(err)))
-    table = pd.DataFrame(rows, columns=["image", "dice", "iou"])
-    summary = summarise(table)
+    table = pd.DataFrame(rows, columns=columns)
+    summary = summarise(table, columns[1:])
     write_csv(table, csv_path)
     write_csv(summary, csv_path.with_name(f"{csv_path.stem}_summary.csv"))
     return table, summary, failures

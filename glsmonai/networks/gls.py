@@ -244,6 +244,12 @@ class GLSNet(nn.Module):
         return_key: str | None = None,
     ) -> None:
         super().__init__()
+        self._args = {
+            "spatial_dims": spatial_dims, "in_channels": in_channels, "num_keypoints": int(num_keypoints),
+            "crop_size": [int(c) for c in crop_size], "channels": list(channels),
+            "local_channels": list(local_channels) if local_channels else None,
+            "fusion_features": fusion_features, "fusion_window_channel": fusion_window_channel,
+        }
         self.return_key = return_key
         self.num_keypoints = int(num_keypoints)
         self.crop_size = tuple(int(c) for c in crop_size)
@@ -257,6 +263,10 @@ class GLSNet(nn.Module):
             self.fusion.init_select()
         self.stage = 3
         self.set_stage(stage)
+
+    def build_args(self) -> dict:
+        """What rebuilds this network (recorded in the model folder)."""
+        return dict(self._args)
 
     def set_stage(self, stage: int) -> None:
         """Select what is computed and what trains: stage 2 freezes the global network."""
