@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | errormap`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | compare | errormap`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -67,6 +67,20 @@ def _evaluate(args: argparse.Namespace) -> int:
 def _datalist_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--split", default="testing", help="datalist split when a datalist JSON is given (default testing)")
     p.add_argument("--dataset-dir", help="folder the datalist paths are relative to (default: its 'dataset_dir' or folder)")
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from glsmonai.evaluation.compare import compare
+
+    overrides: list[str] = ["--epochs", str(args.epochs)] if args.epochs else []
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides += [f"--{key}", value]
+    table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
 
 
 def _errormap(args: argparse.Namespace) -> int:
@@ -150,6 +164,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, nargs=2, metavar=("H", "W"), help="key-region window in original pixels")
     _datalist_options(p)
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser("compare", help="train GLS and baselines on one datalist; one table, panel figures")
+    p.add_argument("--datalist", required=True)
+    p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True)
+    p.add_argument("--models", nargs="+", default=["unet", "unetpp", "cenet", "gs", "gls"],
+                   choices=["unet", "unetpp", "cenet", "gs", "gls"])
+    p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
+    p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures")
+    p.add_argument("--out", required=True)
+    p.set_defaults(func=_compare)
 
     p = sub.add_parser("errormap", help="where predictions err: error pixels aligned to the object, averaged")
     p.add_argument("--pred", required=True, help="prediction folder (<name>_seg.<ext>)")

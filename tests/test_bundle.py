@@ -186,3 +186,17 @@ def test_baseline_overlays_train_and_predict(tiny_iris, tmp_path, overlay, extra
     assert cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(out), "-m", str(models), "--no-overlays"]) == 0
     assert len(list(out.glob("*_seg.nii.gz"))) == 10
     assert len(pd.read_csv(out / "keypoints.csv")) == (20 if overlay == "gs" else 0)
+
+
+def test_compare_end_to_end(tiny_iris, tmp_path):
+    rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
+                   "--models", "unet", "gls", "--epochs", "1", "--out", str(tmp_path),
+                   "--set", "image_size=[64,64]", "crop_size=[24,24]", "num_workers=0", "batch_size=3", "sigma=2.0",
+                   ])
+    assert rc == 0
+    table = pd.read_csv(tmp_path / "table.csv").set_index("model")
+    assert list(table.index) == ["unet", "gls"]
+    assert table["dice"].between(0, 1).all() and table["params_M"].gt(0).all() and table["gflops"].gt(0).all()
+    assert np.isnan(table.loc["unet", "kp_err_mean"]) and table.loc["gls", "kp_err_mean"] >= 0
+    assert "| model |" in (tmp_path / "table.md").read_text()
+    assert len(list((tmp_path / "panels").glob("*.png"))) == 2

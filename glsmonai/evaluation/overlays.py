@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
-__all__ = ["contour", "save_overlay"]
+__all__ = ["contour", "save_overlay", "to_rgb"]
 
 RED, GREEN, YELLOW, CYAN = (255, 40, 40), (40, 220, 40), (255, 220, 0), (0, 200, 255)
 
@@ -20,7 +20,8 @@ def contour(mask: np.ndarray) -> np.ndarray:
     return mask & ~ndimage.binary_erosion(mask, border_value=0)
 
 
-def _to_rgb(image: np.ndarray) -> np.ndarray:
+def to_rgb(image: np.ndarray) -> np.ndarray:
+    """``(rows, cols)`` scan -> ``(rows, cols, 3)`` uint8 grey, scaled by its 0.5 and 99.5 percentiles."""
     lo, hi = np.percentile(image, [0.5, 99.5])
     grey = np.clip((image - lo) / max(hi - lo, 1e-6), 0, 1)
     return np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=-1)
@@ -35,7 +36,7 @@ def save_overlay(
     window_size: tuple[float, float] | None = None,
 ) -> Path:
     """Write an RGB PNG of ``image`` ``(rows, cols)`` with the contours, keypoints and windows drawn."""
-    rgb = _to_rgb(np.asarray(image, dtype=np.float32))
+    rgb = to_rgb(np.asarray(image, dtype=np.float32))
     if reference is not None:
         rgb[contour(reference)] = GREEN
     rgb[contour(mask)] = RED

@@ -1,0 +1,204 @@
+"""``glsmonai compare``: train GLS and its baselines on one datalist, score them on one table.
+
+Every model is trained with the same bundle (``bundles/gls/train.json`` plus its overlay), the same
+data, overrides and budget, predicted on the test split (the validation split when there is none) with
+the same predictor, and scored per case: Dice, IoU, 95 % Hausdorff distance (MONAI), key-region Dice
+inside the GLS crop windows at the reference keypoints, and, for the models that predict keypoints
+(GS, GLS), the keypoint error in original pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from monai.metrics import compute_hausdorff_distance
+from PIL import Image
+from torch.utils.flop_counter import FlopCounterMode
+
+from glsmonai.data.datalist import load_datalist, load_task
+from glsmonai.data.io import read_image, split_ext
+from glsmonai.engines.runner import MODEL_INFO_FILE
+from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
+from glsmonai.evaluation.metrics import dice_iou
+from glsmonai.evaluation.overlays import GREEN, RED, contour, to_rgb
+from glsmonai.evaluation.reports import write_csv
+from glsmonai.inference import run_inference
+from glsmonai.networks import network_from_args
+from glsmonai.transforms.spatial import WorkingGrid
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MODELS", "compare", "hd95"]
+
+#: model name -> overlay on train.json (None: GLS itself)
+MODELS: dict[str, str | None] = {
+    "unet": "baselines/unet.json",
+    "unetpp": "baselines/unetpp.json",
+    "cenet": "baselines/cenet.json",
+    "gs": "baselines/gs.json",
+    "gls": None,
+}
+DEFAULT_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
+
+
+def hd95(pred: np.ndarray, ref: np.ndarray) -> float:
+    """95 % Hausdorff distance in pixels (MONAI); NaN when either mask is empty."""
+    if not pred.any() or not ref.any():
+        return float("nan")
+    as_onehot = lambda m: torch.from_numpy(np.asarray(m, bool))[None, None].float()  # noqa: E731
+    return float(compute_hausdorff_distance(as_onehot(pred), as_onehot(ref), percentile=95)[0, 0])
+
+
+def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str]) -> float:
+    configs = [str(bundles / "gls" / "train.json")] + ([str(bundles / MODELS[model])] if MODELS[model] else [])
+    cmd = [
+        sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
+        "--dataset_dir", str(dataset_dir), "--datalist", str(datalist), "--output_dir", str(out),
+        "--progress", "false", *overrides,
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out / "train.log", "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise RuntimeError(f"training {model} failed (exit {proc.returncode}); see {out / 'train.log'}")
+    return time.perf_counter() - start
+
+
+def _cost(info: dict, stage: int) -> tuple[float, float]:
+    """Parameters (millions) of the parts used and GFLOPs of one forward pass at the working size."""
+    net = network_from_args(info["network"]).eval()
+    if getattr(net, "num_keypoints", 0):
+        net.set_stage(stage)
+    used = net.global_net if getattr(net, "num_keypoints", 0) and stage == 1 else net
+    x = torch.zeros(1, info["network"].get("in_channels", 1), *info["image_size"])
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        net(x)
+    return sum(p.numel() for p in used.parameters()) / 1e6, counter.get_total_flops() / 1e9
+
+
+def _markdown(table: pd.DataFrame) -> str:
+    cells = [[str(c) for c in table.columns]] + [
+        [f"{v:.4f}" if isinstance(v, float) else str(v) for v in row] for row in table.itertuples(index=False)
+    ]
+    lines = ["| " + " | ".join(r) + " |" for r in cells]
+    lines.insert(1, "|" + "---|" * len(table.columns))
+    return "\n".join(lines) + "\n"
+
+
+def _panel(path: Path, image: np.ndarray, ref: np.ndarray, preds: dict[str, np.ndarray]) -> None:
+    """One row: each model's contour in red over the reference contour in green."""
+    tiles = []
+    for pred in preds.values():
+        rgb = to_rgb(image)
+        rgb[contour(ref)] = GREEN
+        rgb[contour(pred)] = RED
+        tiles.append(rgb)
+    strip = np.concatenate([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=1)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(strip).save(path)
+
+
+def compare(
+    datalist: str | os.PathLike,
+    dataset_dir: str | os.PathLike,
+    out: str | os.PathLike,
+    models: Sequence[str] = tuple(MODELS),
+    overrides: Sequence[str] = (),
+    bundles: str | os.PathLike = DEFAULT_BUNDLES,
+    n_panels: int = 4,
+) -> pd.DataFrame:
+    """Train, predict and score ``models``; write ``table.csv``, ``table.md``, ``cases.csv`` and panels.
+
+    Args:
+        datalist, dataset_dir: the data (its ``task`` block sets keypoints and label value).
+        out: output folder; each model trains into ``out/<model>``.
+        models: names from :data:`MODELS`.
+        overrides: extra ``--key value`` bundle overrides given to every model (e.g. ``--epochs 20``).
+        n_panels: how many test cases get a figure.
+
+    Returns:
+        the table, one row per model.
+    """
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    datalist, dataset_dir, out, bundles = Path(datalist), Path(dataset_dir), Path(out), Path(bundles)
+    split = "testing" if json.loads(datalist.read_text()).get("testing") else "validation"
+    cases = load_datalist(datalist, dataset_dir, split)
+    label_value = load_task(datalist).get("label_value")
+    timings = {}
+    for model in models:  # train and predict every model first: the key-region window is GLS's crop
+        run = out / model
+        train_s = _train(model, bundles, datalist, dataset_dir, run, overrides)
+        start = time.perf_counter()
+        failures = run_inference(datalist, run / "predictions", run / "models", overlays=False, split=split,
+                                 dataset_dir=dataset_dir)
+        timings[model] = (train_s, time.perf_counter() - start)
+        if failures:
+            raise RuntimeError(f"{model}: prediction failed for {len(failures)} case(s): {failures[0]}")
+    infos = {m: json.loads((out / m / "models" / MODEL_INFO_FILE).read_text()) for m in models}
+    crop = next((infos[m]["network"]["crop_size"] for m in ("gls", "gs") if m in infos), None)
+    if crop is None:
+        raise ValueError("compare needs gls or gs among the models: the key-region window is the GLS crop size")
+    rows, per_case, masks = [], [], {}
+    for model in models:
+        info, run = infos[model], out / model
+        keypoints = pd.read_csv(run / "predictions" / "keypoints.csv")
+        errors, windows = [], []
+        for case in cases:
+            image_path = Path(case["image"])
+            stem = split_ext(image_path)[0]
+            pred = read_image(next((run / "predictions").glob(f"{stem}_seg.*")))[0] > 0
+            ref_map, geometry = read_image(case["label"])
+            ref = ref_map > 0 if label_value is None else ref_map == label_value
+            scale = WorkingGrid(geometry.shape, tuple(info["image_size"])).scale
+            window = tuple(int(round(c / scale)) for c in crop)
+            windows.append(window)
+            dice, iou = dice_iou(pred, ref)
+            row = {"model": model, "image": image_path.name, "dice": dice, "iou": iou, "hd95": hd95(pred, ref)}
+            if case.get("keypoints"):
+                ref_points = np.asarray(case["keypoints"], float)
+                row["key_dice"] = key_region_dice_iou(pred, ref, ref_points, window)[0]
+                found = keypoints[keypoints["image"] == image_path.name].sort_values("k")[["row", "col"]].to_numpy()
+                if len(found) == len(ref_points):
+                    errors.append(keypoint_errors(found, ref_points))
+            per_case.append(row)
+            masks.setdefault(image_path.name, {})[model] = pred
+        table = pd.DataFrame([r for r in per_case if r["model"] == model])
+        params, gflops = _cost(info, stage=1 if model == "gs" else 3)
+        kp = summarise_keypoint_errors(np.stack(errors), windows[0]) if errors else {}
+        train_s, infer_s = timings[model]
+        summary = {
+            "model": model,
+            "dice": table["dice"].mean(), "dice_std": table["dice"].std(),
+            "iou": table["iou"].mean(), "iou_std": table["iou"].std(),
+            "key_dice": table["key_dice"].mean() if "key_dice" in table else float("nan"),
+            "hd95": table["hd95"].mean(),
+            "kp_err_mean": kp.get("mean", float("nan")), "kp_err_median": kp.get("median", float("nan")),
+            "kp_err_max": kp.get("max", float("nan")), "kp_missed": kp.get("missed_rate", float("nan")),
+            "params_M": params, "gflops": gflops, "train_min": train_s / 60, "infer_img_s": len(cases) / infer_s,
+        }
+        rows.append(summary)
+        logger.info("%s: %s", model, {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()})
+    result = pd.DataFrame(rows)
+    write_csv(result, out / "table.csv")
+    write_csv(pd.DataFrame(per_case), out / "cases.csv")
+    (out / "table.md").write_text(_markdown(result))
+    for case in cases[:n_panels]:
+        name = Path(case["image"]).name
+        ref_map, _ = read_image(case["label"])
+        ref = ref_map > 0 if label_value is None else ref_map == label_value
+        _panel(out / "panels" / f"{split_ext(name)[0]}.png", read_image(case["image"])[0], ref, masks[name])
+    return result
