@@ -86,7 +86,7 @@ class BaselineUNet(nn.Module):
         super().__init__()
         if len(features) != 6:
             raise ValueError(f"features needs six widths, got {features}")
-        self.net = BasicUNet(
+        self.net = self._build(
             spatial_dims=spatial_dims,
             in_channels=in_channels,
             out_channels=out_channels,
@@ -98,58 +98,29 @@ class BaselineUNet(nn.Module):
             upsample=upsample,
         )
 
+    def _build(self, **kwargs) -> nn.Module:
+        return BasicUNet(**kwargs)
+
+    def _full_resolution(self, out) -> torch.Tensor:
+        return out
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x, shape = _pad_to_multiple(x, self.multiple)
-        return _crop_to(self.net(x), shape)
+        return _crop_to(self._full_resolution(self.net(x)), shape)
 
 
-class BaselineUNetPlusPlus(nn.Module):
+class BaselineUNetPlusPlus(BaselineUNet):
     """MONAI ``BasicUNetPlusPlus`` (thesis Table 1 widths, no deep supervision), any input size.
 
-    Args:
-        spatial_dims: 2 or 3.
-        in_channels: image channels.
-        out_channels: output channels (1 for binary segmentation).
-        features: six widths as in ``BasicUNetPlusPlus``.
-        act, norm, bias, dropout, upsample: as in :class:`monai.networks.nets.BasicUNetPlusPlus`.
-
-    ``forward(x)`` with ``x`` of shape ``(B, in_channels, *S)`` returns the full-resolution output
-    (the last of MONAI's list) as a ``(B, out_channels, *S)`` logits tensor.
+    Same arguments as :class:`BaselineUNet`. ``forward(x)`` returns the full-resolution output (the
+    last of MONAI's list) as a ``(B, out_channels, *S)`` logits tensor.
     """
 
-    multiple: int = 16
+    def _build(self, **kwargs) -> nn.Module:
+        return BasicUNetPlusPlus(deep_supervision=False, **kwargs)
 
-    def __init__(
-        self,
-        spatial_dims: int = 2,
-        in_channels: int = 1,
-        out_channels: int = 1,
-        features: Sequence[int] = TABLE1_FEATURES,
-        act: str | tuple = _DEFAULT_ACT,
-        norm: str | tuple = _DEFAULT_NORM,
-        bias: bool = True,
-        dropout: float = 0.0,
-        upsample: str = "deconv",
-    ) -> None:
-        super().__init__()
-        if len(features) != 6:
-            raise ValueError(f"features needs six widths, got {features}")
-        self.net = BasicUNetPlusPlus(
-            spatial_dims=spatial_dims,
-            in_channels=in_channels,
-            out_channels=out_channels,
-            features=tuple(features),
-            deep_supervision=False,
-            act=act,
-            norm=norm,
-            bias=bias,
-            dropout=dropout,
-            upsample=upsample,
-        )
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, shape = _pad_to_multiple(x, self.multiple)
-        return _crop_to(self.net(x)[-1], shape)
+    def _full_resolution(self, out) -> torch.Tensor:
+        return out[-1]
 
 
 # ----------------------------------------------------------------------------------------------- CE-Net
