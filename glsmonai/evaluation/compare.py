@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 from monai.metrics import compute_hausdorff_distance
-from PIL import Image
+from PIL import Image, ImageDraw
 from torch.utils.flop_counter import FlopCounterMode
 
 from glsmonai.data.datalist import load_datalist, load_task
@@ -98,7 +98,7 @@ def _markdown(table: pd.DataFrame) -> str:
 
 
 def _panel(path: Path, image: np.ndarray, ref: np.ndarray, preds: dict[str, np.ndarray]) -> None:
-    """One row: each model's contour in red over the reference contour in green."""
+    """One row, one tile per model (named at its top left): its contour in red over the reference in green."""
     tiles = []
     for pred in preds.values():
         rgb = to_rgb(image)
@@ -106,8 +106,12 @@ def _panel(path: Path, image: np.ndarray, ref: np.ndarray, preds: dict[str, np.n
         rgb[contour(pred)] = RED
         tiles.append(rgb)
     strip = np.concatenate([np.pad(t, ((0, 0), (0, 4), (0, 0)), constant_values=255) for t in tiles], axis=1)
+    picture = Image.fromarray(strip)
+    draw = ImageDraw.Draw(picture)
+    for i, name in enumerate(preds):
+        draw.text((i * (image.shape[1] + 4) + 3, 2), name, fill=(255, 255, 255))
     path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(strip).save(path)
+    picture.save(path)
 
 
 def compare(
