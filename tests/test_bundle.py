@@ -200,4 +200,3 @@ def test_compare_end_to_end(tiny_iris, tmp_path):
     assert np.isnan(table.loc["unet", "kp_err_mean"]) and table.loc["gls", "kp_err_mean"] >= 0
     assert "| model |" in (tmp_path / "table.md").read_text()
     assert len(list((tmp_path / "panels").glob("*.png"))) == 2
-
