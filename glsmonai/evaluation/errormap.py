@@ -35,7 +35,8 @@ import numpy as np
 from PIL import Image
 from scipy import ndimage
 
-from glsmonai.data.io import find_partner, list_images, read_image, split_ext
+from glsmonai.data.io import read_image
+from glsmonai.evaluation.reports import pair_predictions
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +52,6 @@ __all__ = [
     "errormap_rule",
 ]
 
-SEG_SUFFIX = "_seg"
 RULE_KIND = "errormap"
 RULE_VERSION = 1
 
@@ -241,16 +241,9 @@ def error_map(
 
 def _folder_pairs(pred_dir: Path, labels_dir: Path, label_value: int | None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """``(pred > 0, reference foreground)`` for every ``<name>_seg.<ext>`` with a usable reference."""
-    preds = [p for p in list_images(pred_dir) if split_ext(p)[0].endswith(SEG_SUFFIX)]
-    if not preds:
-        raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
-    labels = list_images(labels_dir)
-    for pred_path in preds:
-        stem, ext = split_ext(pred_path)
-        name = stem[: -len(SEG_SUFFIX)]
-        ref_path = find_partner(labels, name, ext)
+    for pred_path, ref_path in pair_predictions(pred_dir, labels_dir):
         if ref_path is None:
-            logger.error("no reference %s.* in %s for %s: skipped", name, labels_dir, pred_path.name)
+            logger.error("no reference in %s for %s: skipped", labels_dir, pred_path.name)
             continue
         pred, _ = read_image(pred_path)
         ref, _ = read_image(ref_path)

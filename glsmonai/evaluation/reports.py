@@ -16,7 +16,7 @@ from glsmonai.keypoints import get_rule
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate_folder", "summarise", "write_csv"]
+__all__ = ["evaluate_folder", "pair_predictions", "summarise", "write_csv"]
 
 SEG_SUFFIX = "_seg"
 
@@ -48,6 +48,35 @@ def _reference_finder(labels: Path, split: str, dataset_dir: str | os.PathLike |
     return lambda name, ext: by_image.get(name)
 
 
+def pair_predictions(
+    pred_dir: str | os.PathLike,
+    labels: str | os.PathLike,
+    split: str = "testing",
+    dataset_dir: str | os.PathLike | None = None,
+) -> list[tuple[Path, Path | None]]:
+    """Every ``<name>_seg.<ext>`` in ``pred_dir`` with its reference (``None`` when there is none).
+
+    Args:
+        labels: a folder of references ``<name>.<ext>`` (another extension is used when none has the
+            same one), or a datalist JSON whose ``split`` gives the references of its images.
+
+    Raises:
+        FileNotFoundError: ``labels`` does not exist, or ``pred_dir`` holds no predictions.
+    """
+    pred_dir, labels = Path(pred_dir), Path(labels)
+    if not labels.exists():
+        raise FileNotFoundError(f"labels folder or datalist not found: {labels}")
+    preds = [p for p in list_images(pred_dir) if split_ext(p)[0].endswith(SEG_SUFFIX)]
+    if not preds:
+        raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
+    reference_of = _reference_finder(labels, split, dataset_dir)
+    pairs = []
+    for pred_path in preds:
+        stem, ext = split_ext(pred_path)
+        pairs.append((pred_path, reference_of(stem[: -len(SEG_SUFFIX)], ext)))
+    return pairs
+
+
 def evaluate_folder(
     pred_dir: str | os.PathLike,
     labels_dir: str | os.PathLike,
@@ -75,13 +104,8 @@ def evaluate_folder(
         ``(per_case, summary, failures)``; a prediction without reference, or with a reference of
         another size, is a failure naming the file, and evaluation goes on.
     """
-    pred_dir, labels_dir, csv_path = Path(pred_dir), Path(labels_dir), Path(csv_path)
-    if not labels_dir.exists():
-        raise FileNotFoundError(f"labels folder or datalist not found: {labels_dir}")
-    preds = [p for p in list_images(pred_dir) if split_ext(p)[0].endswith(SEG_SUFFIX)]
-    if not preds:
-        raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
-    reference_of = _reference_finder(labels_dir, split, dataset_dir)
+    labels_dir, csv_path = Path(labels_dir), Path(csv_path)
+    pairs = pair_predictions(pred_dir, labels_dir, split, dataset_dir)
     if label_value is None and labels_dir.is_file():
         label_value = load_task(labels_dir).get("label_value")
     if (key_rule is None) != (window is None):
@@ -89,10 +113,8 @@ def evaluate_folder(
     rule = get_rule(key_rule) if key_rule else None
     columns = ["image", "dice", "iou"] + (["key_dice", "key_iou"] if rule else [])
     rows, failures = [], []
-    for pred_path in preds:
-        stem, ext = split_ext(pred_path)
-        name = stem[: -len(SEG_SUFFIX)]
-        ref_path = reference_of(name, ext)
+    for pred_path, ref_path in pairs:
+        name = split_ext(pred_path)[0][: -len(SEG_SUFFIX)]
         try:
             if ref_path is None:
                 raise FileNotFoundError(f"no reference {name}.* in {labels_dir} for {pred_path.name}")
