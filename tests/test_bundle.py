@@ -200,3 +200,13 @@ def test_compare_end_to_end(tiny_iris, tmp_path):
     assert np.isnan(table.loc["unet", "kp_err_mean"]) and table.loc["gls", "kp_err_mean"] >= 0
     assert "| model |" in (tmp_path / "table.md").read_text()
     assert len(list((tmp_path / "panels").glob("*.png"))) == 2
+    # a second call with the same overrides reuses the trained models (an interrupted comparison resumes)
+    logs = {m: (tmp_path / m / "train.log").stat().st_mtime_ns for m in ("unet", "gls")}
+    rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
+                   "--models", "unet", "gls", "--epochs", "1", "--out", str(tmp_path),
+                   "--set", "image_size=[64,64]", "crop_size=[24,24]", "num_workers=0", "batch_size=3", "sigma=2.0",
+                   ])
+    assert rc == 0
+    assert {m: (tmp_path / m / "train.log").stat().st_mtime_ns for m in ("unet", "gls")} == logs
+    again = pd.read_csv(tmp_path / "table.csv").set_index("model")
+    assert again.loc["unet", "train_min"] == table.loc["unet", "train_min"]

@@ -59,7 +59,23 @@ def hd95(pred: np.ndarray, ref: np.ndarray) -> float:
     return float(compute_hausdorff_distance(as_onehot(pred), as_onehot(ref), percentile=95)[0, 0])
 
 
+TIMING_FILE = "train_time.json"
+
+
 def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str]) -> float:
+    """Train one model into ``out`` and return the seconds it took.
+
+    A model whose training finished earlier (``out/train_time.json`` written after a successful run,
+    with the same overrides) is not trained again: an interrupted comparison goes on where it stopped.
+    """
+    timing = out / TIMING_FILE
+    if timing.is_file():
+        done = json.loads(timing.read_text())
+        if done.get("overrides") == list(overrides):
+            logger.info("%s: trained earlier (%s), not retrained", model, timing)
+            return float(done["seconds"])
+        logger.info("%s: earlier training used other overrides %s: retraining", model, done.get("overrides"))
+        timing.unlink()
     configs = [str(bundles / "gls" / "train.json")] + ([str(bundles / MODELS[model])] if MODELS[model] else [])
     cmd = [
         sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
@@ -72,7 +88,9 @@ def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Pa
         proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
     if proc.returncode:
         raise RuntimeError(f"training {model} failed (exit {proc.returncode}); see {out / 'train.log'}")
-    return time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    timing.write_text(json.dumps({"seconds": seconds, "overrides": list(overrides)}))
+    return seconds
 
 
 def _cost(info: dict, stage: int) -> tuple[float, float]:
