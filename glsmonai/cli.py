@@ -41,7 +41,8 @@ def _predict(args: argparse.Namespace) -> int:
     from glsmonai.inference import run_inference
 
     failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
-                             overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir)
+                             overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
+                             fusion=not args.no_fusion)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -151,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", help="folder of reference labels <name>.<ext>, drawn in green on the overlays")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    p.add_argument("--no-fusion", action="store_true",
+                   help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 

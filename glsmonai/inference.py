@@ -24,7 +24,8 @@ from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_imag
 from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
 from glsmonai.evaluation.overlays import save_overlay
 from glsmonai.networks import GLSKeys, network_from_args
-from glsmonai.transforms.pipeline import load_transforms
+from glsmonai.transforms.crop import paste_windows
+from glsmonai.transforms.pipeline import load_transforms, to_working_keeping_source
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +44,8 @@ class Prediction:
         probability: ``(rows, cols)`` float32 foreground probability.
         keypoints: ``(K, 2)`` ``[row, col]`` in original pixels.
         scores: ``(K,)`` heatmap peak values.
+        confidence: ``(K,)`` agreement of each keypoint with the predicted mask (1: the heatmap's
+            strongest response lies on the predicted boundary; see ``decode_keypoints``).
         window_size: ``(rows, cols)`` of the local windows in original pixels (``None`` for baselines).
         geometry: the scan's geometry.
         image: ``(rows, cols)`` the scan as read (for overlays).
@@ -52,6 +55,7 @@ class Prediction:
     probability: np.ndarray
     keypoints: np.ndarray
     scores: np.ndarray
+    confidence: np.ndarray
     window_size: tuple[float, float] | None
     geometry: Geometry
     image: np.ndarray
@@ -64,11 +68,21 @@ class Predictor:
         model_dir: folder with :data:`MODEL_INFO_FILE` and ``stageN_best.pt`` checkpoints.
         device: ``"cpu"`` or ``"cuda"``; default CUDA when available.
         threshold: probability threshold of the mask.
+        fusion: with ``False``, a stage-3 model of ``crop_space original`` puts the local prediction
+            inside the windows instead of the fused one (the ablation "local alone vs fused").
 
-    The latest trained stage is used: the fused output of stage 3, else the global output.
+    The latest trained stage is used: the fused output of stage 3, else the global output. With
+    ``crop_space original`` the mask is assembled on the original grid: the global probability resized
+    to it, replaced inside the windows by the fused (stage 3) or local (stage 2) prediction.
     """
 
-    def __init__(self, model_dir: str | os.PathLike, device: str | torch.device | None = None, threshold: float = 0.5):
+    def __init__(
+        self,
+        model_dir: str | os.PathLike,
+        device: str | torch.device | None = None,
+        threshold: float = 0.5,
+        fusion: bool = True,
+    ):
         model_dir = Path(model_dir)
         info_path = model_dir / MODEL_INFO_FILE
         if not info_path.is_file():
@@ -76,7 +90,9 @@ class Predictor:
         self.info = json.loads(info_path.read_text())
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.threshold = threshold
+        self.fusion = fusion
         self.network = network_from_args(self.info["network"])
+        self.original = getattr(self.network, "crop_space", "working") == "original"
         load_trained(self.network, model_dir)
         self.stage = self.network.stage
         if self.network.num_keypoints:
@@ -90,6 +106,15 @@ class Predictor:
                 intensity_percentiles=self.info.get("intensity_percentiles", (0.5, 99.5)),
                 with_label=False,
                 load=False,
+                crop_space="original" if self.original else "working",
+            )
+            + (
+                to_working_keeping_source(
+                    self.info["image_size"], self.network.crop_size, self.info.get("crop_window"),
+                    self.info.get("crop_window_mm"), with_label=False,
+                )
+                if self.original
+                else []
             )
         )
         logger.info("model %s (stage %d, working size %s)", model_dir, self.stage, self.info["image_size"])
@@ -98,28 +123,46 @@ class Predictor:
     def predict(self, path: str | os.PathLike) -> Prediction:
         """Predict one scan; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input."""
         raw, geometry = read_image(path)
-        data = self.transforms({"image": torch.from_numpy(raw)[None]})
+        data = self.transforms({"image": torch.from_numpy(raw)[None], "geometry": geometry})
         grid = data["working_grid"]
-        image = data["image"].as_tensor() if hasattr(data["image"], "as_tensor") else data["image"]
-        out = self.network(image[None].to(self.device))
-        key = GLSKeys.FUSED.value if self.stage == 3 else GLSKeys.GLOBAL.value
-        prob_working = torch.sigmoid(out[key][0]).cpu()
-        prob = grid.image_to_original(prob_working, mode="bilinear")[0].numpy().astype(np.float32)
+        tensor = lambda key: torch.as_tensor(data[key].as_tensor() if hasattr(data[key], "as_tensor") else data[key])  # noqa: E731
+        extra = {k: tensor(k)[None].float().to(self.device) for k in ("source", "to_source", "window")} if self.original else {}
+        out = self.network(tensor("image")[None].to(self.device), **extra)
+        if self.original:
+            prob = self._assemble_original(out, grid)
+            window = tuple(float(w) for w in extra["window"][0].cpu())
+        else:
+            key = GLSKeys.FUSED.value if self.stage == 3 else GLSKeys.GLOBAL.value
+            prob_working = torch.sigmoid(out[key][0]).cpu()
+            prob = grid.image_to_original(prob_working, mode="bilinear")[0].numpy().astype(np.float32)
+            window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
         if GLSKeys.KEYPOINTS.value in out:
             points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].cpu().numpy())
             scores = out[GLSKeys.SCORES.value][0].cpu().numpy()
+            confidence = out[GLSKeys.CONFIDENCE.value][0].cpu().numpy()
         else:  # a baseline: no keypoints
-            points, scores = np.zeros((0, 2)), np.zeros(0)
-        window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
+            points, scores, confidence = np.zeros((0, 2)), np.zeros(0), np.zeros(0)
         return Prediction(
             mask=(prob > self.threshold).astype(np.uint8),
             probability=prob,
             keypoints=points,
             scores=scores,
+            confidence=confidence,
             window_size=window,
             geometry=geometry,
             image=raw,
         )
+
+
+    def _assemble_original(self, out: dict[str, torch.Tensor], grid) -> np.ndarray:
+        """The global probability on the original grid, the window predictions pasted over it."""
+        prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu(), mode="bilinear")
+        if self.stage == 1:
+            return prob[0].numpy().astype(np.float32)
+        key = GLSKeys.FUSED.value if self.stage == 3 and self.fusion else GLSKeys.LOCAL.value
+        windows = torch.sigmoid(out[key]).cpu()
+        centres, size = out[GLSKeys.CENTRES.value][0].cpu(), out[GLSKeys.WINDOW.value][0].cpu()
+        return paste_windows(torch.as_tensor(prob), windows, centres, size)[0].numpy().astype(np.float32)
 
 
 def run_inference(
@@ -132,12 +175,13 @@ def run_inference(
     raise_on_failure: bool = False,
     split: str = "testing",
     dataset_dir: str | os.PathLike | None = None,
+    fusion: bool = True,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
 
     Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry; JPEG inputs get PNG masks),
-    ``keypoints.csv`` (image, k, row, col, score, original pixels) and ``overlays/<name>.png``
+    ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence) and ``overlays/<name>.png``
     (references from ``labels_dir``, or from the datalist). A bad file is logged and skipped.
 
     Returns:
@@ -153,7 +197,7 @@ def run_inference(
     scans = scan_list(input_dir, split, dataset_dir)
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
-    predictor = Predictor(ckpt_dir, device)
+    predictor = Predictor(ckpt_dir, device, fusion=fusion)
     label_value = predictor.info.get("label_value")
     references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -163,8 +207,9 @@ def run_inference(
         try:
             pred = predictor.predict(path)
             write_mask(output_dir / f"{stem}_seg{mask_extension(ext)}", pred.mask, pred.geometry)
-            for k, ((r, c), s) in enumerate(zip(pred.keypoints, pred.scores)):
-                rows.append({"image": path.name, "k": k, "row": round(float(r), 2), "col": round(float(c), 2), "score": round(float(s), 4)})
+            for k, ((r, c), s, q) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence)):
+                rows.append({"image": path.name, "k": k, "row": round(float(r), 3), "col": round(float(c), 3),
+                             "score": round(float(s), 4), "confidence": round(float(q), 4)})
             if overlays:
                 ref_path = find_partner(references, stem, ext) if references else label_path
                 reference = None
@@ -175,7 +220,7 @@ def run_inference(
         except (OSError, ValueError, RuntimeError) as err:
             logger.error("%s: %s", path, err)
             failures.append((str(path), str(err)))
-    table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score"])
+    table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score", "confidence"])
     tmp = output_dir / ".keypoints.csv.tmp"
     table.to_csv(tmp, index=False)
     os.replace(tmp, output_dir / "keypoints.csv")

@@ -8,6 +8,9 @@ The three GLS stages differ only in these pieces; the loop itself is MONAI's ``S
   label cropped at the same keypoints;
 * stage 3: everything unfrozen, the fused output against the label (plus, by default, the heatmap
   loss so the keypoints stay where they belong).
+
+With ``crop_space original`` the local and fused outputs are windows of the original scan, and their
+targets are the original-resolution label resampled at the same windows.
 """
 
 from __future__ import annotations
@@ -19,39 +22,56 @@ import torch.nn as nn
 from monai.transforms import Transform
 
 from glsmonai.networks.gls import GLSKeys
-from glsmonai.transforms.crop import crop_at_points
+from glsmonai.transforms.crop import crop_at_points, crop_windows
 
-__all__ = ["prepare_gls_batch", "GLSLoss", "StageOutputd", "stage_target", "STAGE_OUTPUT"]
+__all__ = ["prepare_gls_batch", "GLSLoss", "StageOutputd", "stage_target", "local_target", "STAGE_OUTPUT", "SOURCE_KEYS"]
 
 #: the network output that each stage trains and validates
 STAGE_OUTPUT: dict[int, str] = {1: GLSKeys.GLOBAL.value, 2: GLSKeys.LOCAL.value, 3: GLSKeys.FUSED.value}
 
 
+#: batch keys passed to the network as keyword arguments (``crop_space original``)
+SOURCE_KEYS = ("source", "to_source", "window")
+
+
 def prepare_gls_batch(
     batchdata: Mapping[Hashable, torch.Tensor], device: str | torch.device | None = None, non_blocking: bool = False, **kwargs
-) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """Batch -> ``(image, targets)`` for MONAI engines.
+) -> tuple:
+    """Batch -> ``(image, targets)`` for MONAI engines, or ``(image, targets, (), network_kwargs)``
+    when the batch carries the original-resolution scans (``crop_space original``).
 
     Returns:
-        ``image`` ``(B, C, H, W)`` and ``targets`` with ``label`` ``(B, 1, H, W)`` and, when present,
-        ``heatmap`` ``(B, K, H, W)``.
+        ``image`` ``(B, C, H, W)``; ``targets`` with ``label`` ``(B, 1, H, W)`` and, when present,
+        ``heatmap`` ``(B, K, H, W)`` and ``source_label`` ``(B, 1, H0, W0)``; the network's ``source``,
+        ``to_source`` and ``window`` (see :meth:`~glsmonai.networks.GLSNet.forward`).
     """
-    image = batchdata["image"].as_tensor() if hasattr(batchdata["image"], "as_tensor") else batchdata["image"]
-    targets = {}
-    for key in ("label", "heatmap"):
-        if key in batchdata:
-            value = batchdata[key]
-            value = value.as_tensor() if hasattr(value, "as_tensor") else value
-            targets[key] = value.to(device=device, non_blocking=non_blocking, **kwargs)
-    return image.to(device=device, non_blocking=non_blocking, **kwargs), targets
+
+    def move(value):
+        value = value.as_tensor() if hasattr(value, "as_tensor") else torch.as_tensor(value)
+        return value.to(device=device, non_blocking=non_blocking, **kwargs)
+
+    targets = {key: move(batchdata[key]) for key in ("label", "heatmap", "source_label") if key in batchdata}
+    image = move(batchdata["image"])
+    if "source" not in batchdata:
+        return image, targets
+    return image, targets, (), {key: move(batchdata[key]).float() for key in SOURCE_KEYS}
+
+
+def local_target(pred: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], crop_size) -> torch.Tensor:
+    """The label in the local windows: cut at the predicted keypoints of the working label, or resampled
+    from the original-resolution label at the original-space windows."""
+    if GLSKeys.CENTRES.value in pred:
+        size = pred[GLSKeys.LOCAL.value].shape[2:]
+        return crop_windows(targets["source_label"], pred[GLSKeys.CENTRES.value], pred[GLSKeys.WINDOW.value], size)
+    return crop_at_points(targets["label"], pred[GLSKeys.KEYPOINTS.value], crop_size)
 
 
 def stage_target(stage: int, pred: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], crop_size) -> torch.Tensor:
-    """The label that the stage's output is compared with: the crops at the predicted keypoints in stage 2."""
-    label = targets["label"]
-    if stage == 2:
-        return crop_at_points(label, pred[GLSKeys.KEYPOINTS.value], crop_size)
-    return label
+    """The label that the stage's output is compared with: the label in the windows for the local output
+    (stage 2) and for the fused output of ``crop_space original`` (stage 3), else the working label."""
+    if stage == 2 or (stage == 3 and GLSKeys.CENTRES.value in pred):
+        return local_target(pred, targets, crop_size)
+    return targets["label"]
 
 
 class GLSLoss(nn.Module):
@@ -90,7 +110,7 @@ class GLSLoss(nn.Module):
             loss = loss + self.heatmap_weight * self.heatmap_loss(pred[GLSKeys.HEATMAP.value], targets["heatmap"])
         if self.stage == 3 and self.stage3_aux_weight > 0:
             aux = self.seg_loss(pred[GLSKeys.GLOBAL.value], targets["label"])
-            aux = aux + self.seg_loss(pred[GLSKeys.LOCAL.value], stage_target(2, pred, targets, self.crop_size))
+            aux = aux + self.seg_loss(pred[GLSKeys.LOCAL.value], local_target(pred, targets, self.crop_size))
             loss = loss + self.stage3_aux_weight * aux
         return loss
 

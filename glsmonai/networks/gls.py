@@ -4,8 +4,11 @@
   segmentation decoder (GSD, 1 channel) and a keypoint decoder (KPLD, K channels) it is the global
   segmentation + keypoint localisation network; with one decoder it is the local U-Net.
 * :class:`FusionNet`: conv3-16, conv3-16, conv1-1.
-* :class:`GLSNet`: the whole forward pass (global branch, arg-max keypoints, batched keypoint-centred
-  crops, local branch, paste back, fusion) returning a dict of named outputs.
+* :class:`GLSNet`: the whole forward pass (global branch, sub-pixel keypoints, batched keypoint-centred
+  crops, local branch, fusion) returning a dict of named outputs. With ``crop_space="working"`` (the
+  thesis) the crops come from the working-size image and the fusion runs on the whole working image;
+  with ``crop_space="original"`` they are resampled from the original-resolution scan and the fusion
+  runs inside the windows only (the prediction is assembled on the original grid by the predictor).
 
 All outputs are logits; apply a sigmoid for probabilities. Every network takes ``spatial_dims``.
 """
@@ -21,10 +24,13 @@ import torch.nn.functional as F
 from monai.networks.layers import Conv
 from monai.networks.nets.basic_unet import Down, TwoConv, UpCat
 
-from glsmonai.transforms.crop import crop_at_points, paste_at_points
-from glsmonai.transforms.heatmap import heatmap_argmax
+from glsmonai.transforms.crop import crop_at_points, crop_windows, paste_at_points
+from glsmonai.transforms.heatmap import decode_keypoints
 
-__all__ = ["GLSKeys", "SharedEncoderNet", "FusionNet", "GLSNet", "TABLE1_CHANNELS"]
+__all__ = ["GLSKeys", "SharedEncoderNet", "FusionNet", "GLSNet", "TABLE1_CHANNELS", "CROP_SPACES"]
+
+#: where the local windows are cut from: the working-size image (thesis) or the original scan
+CROP_SPACES = ("working", "original")
 
 #: encoder widths of thesis Table 1 (conv3-16 ... conv3-256); the decoders mirror them.
 TABLE1_CHANNELS: tuple[int, ...] = (16, 32, 64, 128, 256)
@@ -35,12 +41,16 @@ class GLSKeys(str, Enum):
 
     GLOBAL = "global"  # (B, 1, H, W) logits of the global segmentation decoder
     HEATMAP = "heatmap"  # (B, K, H, W) logits of the keypoint decoder
-    KEYPOINTS = "keypoints"  # (B, K, 2) long, (row, col) arg-max of each heatmap
-    SCORES = "scores"  # (B, K) sigmoid of the heatmap at the arg-max
+    KEYPOINTS = "keypoints"  # (B, K, 2) float, (row, col) sub-pixel heatmap peaks, working pixels
+    SCORES = "scores"  # (B, K) sigmoid of the heatmap at the peak
+    CONFIDENCE = "confidence"  # (B, K) peak near the predicted boundary / free peak (1: they agree)
+    CENTRES = "centres"  # (B, K, 2) window centres in original pixels (crop_space original)
+    WINDOW = "window"  # (B, 2) window size in original pixels (crop_space original)
     LOCAL = "local"  # (B*K, 1, h, w) logits of the local U-Net on the crops
-    LOCAL_PASTED = "local_pasted"  # (B, 1, H, W) local probabilities pasted on an empty canvas
-    WINDOWS = "windows"  # (B, 1, H, W) 1 inside any crop window
-    FUSED = "fused"  # (B, 1, H, W) logits of the fusion network
+    GLOBAL_WINDOWS = "global_windows"  # (B*K, 1, h, w) global probability in the windows (original)
+    LOCAL_PASTED = "local_pasted"  # (B, 1, H, W) local probabilities pasted on an empty canvas (working)
+    WINDOWS = "windows"  # (B, 1, H, W) 1 inside any crop window (working)
+    FUSED = "fused"  # logits of the fusion network: (B, 1, H, W) working, (B*K, 1, h, w) original
 
 
 def _pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
@@ -205,6 +215,25 @@ class FusionNet(nn.Module):
         head.weight[0, 1] += gain
         head.bias.fill_(-0.5 * gain)
 
+    @torch.no_grad()
+    def init_local(self, gain: float = 12.0, noise: float = 0.05) -> None:
+        """Start as "the local prediction" for the two inputs (global, local) inside a window.
+
+        One hidden channel passes the local probability ``l`` (centre taps) and the head maps it to
+        logits around 0.5, so stage 3 starts from stage 2's result and learns where the global
+        prediction should correct it; the other channels keep a small random initialisation.
+        """
+        first, second, head = self.body[0], self.body[2], self.body[4]
+        centre = tuple(k // 2 for k in first.kernel_size)
+        for conv in (first, second):
+            conv.weight.mul_(noise)
+            conv.bias.zero_()
+        first.weight[(0, 1, *centre)] += 1.0
+        second.weight[(0, 0, *centre)] += 1.0
+        head.weight.mul_(noise)
+        head.weight[0, 0] += gain
+        head.bias.fill_(-0.5 * gain)
+
 
 class GLSNet(nn.Module):
     """Global-Local Segmentation network.
@@ -213,7 +242,16 @@ class GLSNet(nn.Module):
         spatial_dims: 2 (crops are 2D windows; 3 is accepted by the parts but untested end to end).
         in_channels: image channels.
         num_keypoints: K, heatmap channels and crops per image.
-        crop_size: local window size in working pixels, e.g. ``(100, 100)``.
+        crop_size: local window size in working pixels, e.g. ``(100, 100)`` (with ``crop_space
+            original`` the window's default field of view; the window itself comes with each batch).
+        crop_space: ``"working"`` (thesis: crops of the working-size image, fusion on the whole working
+            image) or ``"original"`` (crops resampled from the original scan to ``local_size``, fusion
+            inside the windows; :meth:`forward` then needs ``source``, ``to_source`` and ``window``).
+        local_size: the local U-Net's input size with ``crop_space original`` (default ``crop_size``).
+        keypoint_band: search each heatmap peak within this many working pixels of the predicted
+            mask's boundary (0: anywhere); see :func:`~glsmonai.transforms.heatmap.decode_keypoints`.
+        keypoint_jitter: in training, shift each window centre by up to this fraction of the window
+            (uniform), so stages 2 and 3 meet the keypoint errors of test time (``crop_space original``).
         channels: encoder widths of the global network (default Table 1).
         local_channels: encoder widths of the local U-Net (default ``channels``).
         fusion_features: width of the fusion network.
@@ -240,20 +278,34 @@ class GLSNet(nn.Module):
         local_channels: Sequence[int] | None = None,
         fusion_features: int = 16,
         fusion_window_channel: bool = True,
+        crop_space: str = "working",
+        local_size: Sequence[int] | None = None,
+        keypoint_band: int = 0,
+        keypoint_jitter: float = 0.0,
         stage: int = 3,
         return_key: str | None = None,
     ) -> None:
         super().__init__()
+        if crop_space not in CROP_SPACES:
+            raise ValueError(f"crop_space must be one of {CROP_SPACES}, got {crop_space!r}")
+        self.crop_space = crop_space
+        self.crop_size = tuple(int(c) for c in crop_size)
+        self.local_size = tuple(int(c) for c in (local_size or crop_size))
+        # inside an original-space window the window channel is constant: two fusion inputs
+        fusion_window_channel = bool(fusion_window_channel) and crop_space == "working"
         self._args = {
             "spatial_dims": spatial_dims, "in_channels": in_channels, "num_keypoints": int(num_keypoints),
-            "crop_size": [int(c) for c in crop_size], "channels": list(channels),
+            "crop_size": list(self.crop_size), "channels": list(channels),
             "local_channels": list(local_channels) if local_channels else None,
             "fusion_features": fusion_features, "fusion_window_channel": fusion_window_channel,
+            "crop_space": crop_space, "local_size": list(self.local_size),
+            "keypoint_band": int(keypoint_band), "keypoint_jitter": float(keypoint_jitter),
         }
         self.return_key = return_key
         self.num_keypoints = int(num_keypoints)
-        self.crop_size = tuple(int(c) for c in crop_size)
         self.fusion_window_channel = fusion_window_channel
+        self.keypoint_band = int(keypoint_band)
+        self.keypoint_jitter = float(keypoint_jitter)
         self.global_net = SharedEncoderNet(
             spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True)
         )
@@ -261,6 +313,8 @@ class GLSNet(nn.Module):
         self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)
         if fusion_window_channel:
             self.fusion.init_select()
+        elif crop_space == "original":
+            self.fusion.init_local()
         self.stage = 3
         self.set_stage(stage)
 
@@ -288,37 +342,53 @@ class GLSNet(nn.Module):
             self.global_net.eval()
         return self
 
-    def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor] | torch.Tensor:
+    def forward(
+        self,
+        image: torch.Tensor,
+        source: torch.Tensor | None = None,
+        to_source: torch.Tensor | None = None,
+        window: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor] | torch.Tensor:
         """Run the branches that the current stage needs.
 
         Args:
-            image: ``(B, C, H, W)``.
+            image: ``(B, C, H, W)`` working-size images.
+            source: ``(B, C, H0, W0)`` the same scans at original resolution (``crop_space original``;
+                zero-padded at the end to a common size).
+            to_source: ``(B, 2, 2)`` ``[[scale_row, scale_col], [offset_row, offset_col]]``: working
+                pixels to original pixels (``original = working * scale + offset``).
+            window: ``(B, 2)`` window size in original pixels.
 
         Returns:
             dict keyed by :class:`GLSKeys` values (see there for shapes), or the ``return_key`` tensor.
         """
-        out = self._forward(image)
+        out = self._forward(image, source, to_source, window)
         return out[self.return_key] if self.return_key else out
 
-    def _forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _forward(self, image, source, to_source, window) -> dict[str, torch.Tensor]:
         with torch.set_grad_enabled(torch.is_grad_enabled() and self.stage != 2):
             global_logits, heatmap_logits = self.global_net(image)
         out = {GLSKeys.GLOBAL.value: global_logits, GLSKeys.HEATMAP.value: heatmap_logits}
         if self.stage == 1:
             return out
         heat = torch.sigmoid(heatmap_logits.detach())
-        points, scores = heatmap_argmax(heat)
-        crops = crop_at_points(image, points, self.crop_size)  # (B*K, C, h, w)
-        local_logits = self.local_net(crops)[0]
+        mask = (global_logits.detach() > 0).to(heat.dtype)
+        found = decode_keypoints(heat, mask, self.keypoint_band)
         out.update(
             {
-                GLSKeys.KEYPOINTS.value: points,
-                GLSKeys.SCORES.value: scores,
-                GLSKeys.LOCAL.value: local_logits,
+                GLSKeys.KEYPOINTS.value: found["points"],
+                GLSKeys.SCORES.value: found["scores"],
+                GLSKeys.CONFIDENCE.value: found["confidence"],
             }
         )
+        if self.crop_space == "original":
+            return self._original_branch(out, source, to_source, window)
+        crops = crop_at_points(image, found["points"], self.crop_size)  # (B*K, C, h, w)
+        local_logits = self.local_net(crops)[0]
+        out[GLSKeys.LOCAL.value] = local_logits
         if self.stage == 2:
             return out
+        points = found["points"]
         spatial = image.shape[2:]
         local_prob = torch.sigmoid(local_logits)
         pasted = paste_at_points(local_prob, points, spatial)
@@ -331,4 +401,25 @@ class GLSNet(nn.Module):
                 GLSKeys.FUSED.value: self.fusion(torch.cat(parts, dim=1)),
             }
         )
+        return out
+
+    def _original_branch(self, out, source, to_source, window) -> dict[str, torch.Tensor]:
+        """Stages 2 and 3 with windows resampled from the original scan (see :meth:`forward`)."""
+        if source is None or to_source is None or window is None:
+            raise ValueError("crop_space 'original' needs source, to_source and window with the image")
+        scale, offset = to_source[:, 0], to_source[:, 1]  # (B, 2) each
+        centres = out[GLSKeys.KEYPOINTS.value] * scale[:, None] + offset[:, None]
+        if self.training and self.keypoint_jitter > 0:
+            centres = centres + (torch.rand_like(centres) * 2 - 1) * self.keypoint_jitter * window[:, None]
+        crops = crop_windows(source, centres, window, self.local_size)  # (B*K, C, h, w)
+        local_logits = self.local_net(crops)[0]
+        out.update({GLSKeys.CENTRES.value: centres, GLSKeys.WINDOW.value: window, GLSKeys.LOCAL.value: local_logits})
+        if self.stage == 2:
+            return out
+        # the global probability sampled at the same window pixels: original -> working coordinates
+        to_working = torch.stack([1.0 / scale, -offset / scale], dim=1)
+        global_prob = torch.sigmoid(out[GLSKeys.GLOBAL.value])
+        global_windows = crop_windows(global_prob, centres, window, self.local_size, to_image=to_working)
+        fused = self.fusion(torch.cat([global_windows, torch.sigmoid(local_logits)], dim=1))
+        out.update({GLSKeys.GLOBAL_WINDOWS.value: global_windows, GLSKeys.FUSED.value: fused})
         return out

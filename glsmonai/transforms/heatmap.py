@@ -1,10 +1,22 @@
-"""Keypoints from heatmaps (the heatmaps themselves come from MONAI's ``GenerateHeatmapd``)."""
+"""Keypoints from heatmaps (the heatmaps themselves come from MONAI's ``GenerateHeatmapd``).
+
+MONAI has no heatmap decoding, so the three steps are written here:
+
+* :func:`heatmap_argmax`: the arg-max pixel of each channel;
+* :func:`refine_peaks`: the peak below one pixel, from a parabola through the log heatmap at the arg-max
+  and its two neighbours along each axis (exact for a Gaussian peak, which is what the heatmap decoder
+  is trained to produce);
+* :func:`boundary_band`: the pixels near a predicted mask's boundary, where the keypoints of the GLS
+  tasks lie (iris roots, LV apex and mitral annulus), to keep a heatmap's arg-max from jumping to
+  another structure.
+"""
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
-__all__ = ["heatmap_argmax"]
+__all__ = ["heatmap_argmax", "refine_peaks", "boundary_band", "decode_keypoints"]
 
 
 def heatmap_argmax(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -27,3 +39,80 @@ def heatmap_argmax(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         index = torch.div(index, size, rounding_mode="floor")
     points = torch.stack(list(reversed(coords)), dim=-1)
     return points, scores
+
+
+def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """Sub-pixel peaks: per axis, the vertex of the parabola through ``log h`` at ``p - 1, p, p + 1``.
+
+    Args:
+        heatmaps: ``(B, K, *S)`` positive heatmaps (probabilities).
+        points: ``(B, K, D)`` integer arg-max positions (from :func:`heatmap_argmax`).
+
+    Returns:
+        ``(B, K, D)`` float points; the shift is clamped to half a pixel and is 0 at the image border or
+        where the three values are not a maximum (flat or noisy peaks).
+    """
+    b, k = heatmaps.shape[:2]
+    spatial = heatmaps.shape[2:]
+    logs = torch.log(heatmaps.clamp_min(eps)).reshape(b * k, -1)
+    pts = points.reshape(b * k, len(spatial)).long()
+    strides = [int(torch.tensor(spatial[d + 1:]).prod()) for d in range(len(spatial))]
+    index = sum(pts[:, d] * strides[d] for d in range(len(spatial)))
+    centre = logs.gather(1, index[:, None])[:, 0]
+    refined = pts.to(heatmaps.dtype).clone()
+    for d, (size, stride) in enumerate(zip(spatial, strides)):
+        inside = (pts[:, d] > 0) & (pts[:, d] < size - 1)
+        lower = logs.gather(1, (index - stride * inside)[:, None])[:, 0]
+        upper = logs.gather(1, (index + stride * inside)[:, None])[:, 0]
+        curvature = lower - 2 * centre + upper
+        ok = inside & (curvature < -eps)
+        shift = torch.where(ok, 0.5 * (lower - upper) / torch.where(ok, curvature, -torch.ones_like(curvature)), 0.0)
+        refined[:, d] += shift.clamp(-0.5, 0.5)
+    return refined.reshape(b, k, len(spatial))
+
+
+def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
+    """Pixels within ``width`` pixels (chessboard distance) of a binary mask's boundary.
+
+    Args:
+        mask: ``(B, 1, *S)`` 0/1 float (2D or 3D).
+        width: band half-width in pixels.
+
+    Returns:
+        ``(B, 1, *S)`` bool: dilation minus erosion of the mask by a ``2 * width + 1`` cube.
+    """
+    pool = F.max_pool2d if mask.ndim == 4 else F.max_pool3d
+    size = 2 * width + 1
+    dilated = pool(mask, size, stride=1, padding=width)
+    eroded = -pool(-mask, size, stride=1, padding=width)
+    return (dilated - eroded) > 0.5
+
+
+def decode_keypoints(
+    heatmaps: torch.Tensor, mask: torch.Tensor | None = None, band: int = 0
+) -> dict[str, torch.Tensor]:
+    """Heatmaps -> sub-pixel keypoints, kept near the predicted mask's boundary when ``band > 0``.
+
+    The heatmap peak is searched inside :func:`boundary_band` of ``mask``. Fallback: an image whose
+    mask is empty keeps its unconstrained peaks. ``confidence`` is the constrained peak's value over
+    the unconstrained one: 1 when the strongest response already lies on the structure's boundary,
+    small when the keypoint decoder preferred a place that the segmentation does not support.
+
+    Args:
+        heatmaps: ``(B, K, *S)`` probabilities.
+        mask: ``(B, 1, *S)`` 0/1 predicted mask on the same grid, or ``None``.
+        band: half-width of the search band in pixels (0: no constraint).
+
+    Returns:
+        ``points`` ``(B, K, D)`` float, ``scores`` ``(B, K)`` heatmap value at the chosen peak,
+        ``confidence`` ``(B, K)`` in ``[0, 1]``.
+    """
+    free_points, free_scores = heatmap_argmax(heatmaps)
+    points, scores = free_points, free_scores
+    if band > 0 and mask is not None:
+        allowed = boundary_band(mask, band)
+        has_mask = allowed.flatten(1).any(dim=1)  # (B,)
+        allowed = allowed | ~has_mask.view(-1, *[1] * (allowed.ndim - 1))
+        points, scores = heatmap_argmax(torch.where(allowed, heatmaps, torch.zeros_like(heatmaps)))
+    confidence = (scores / free_scores.clamp_min(1e-12)).clamp(0.0, 1.0)
+    return {"points": refine_peaks(heatmaps, points), "scores": scores, "confidence": confidence}

@@ -3,6 +3,12 @@
 Augmentation is wired in the bundle config between :func:`load_transforms` and
 :func:`target_transforms`; the predictor uses :func:`load_transforms` alone, with the settings the
 model folder recorded, so a scan is prepared exactly as in training.
+
+With ``crop_space original`` the scan stays at its original size through the augmentation (so the
+original-resolution copy that the local windows are cut from is augmented too), and
+:func:`target_transforms` brings it to the working size, keeping the original as ``source`` /
+``source_label``. Reading, keypoints and intensity scaling come before the first random transform,
+so MONAI's ``CacheDataset`` does them once.
 """
 
 from __future__ import annotations
@@ -12,9 +18,9 @@ from collections.abc import Sequence
 from monai.transforms import EnsureTyped, GenerateHeatmapd, ScaleIntensityRangePercentilesd, SelectItemsd
 
 from glsmonai.transforms.loading import BinarizeLabeld, Keypointsd, LoadScand
-from glsmonai.transforms.spatial import ToWorkingSized
+from glsmonai.transforms.spatial import CropWindowd, ToWorkingSized
 
-__all__ = ["load_transforms", "target_transforms"]
+__all__ = ["load_transforms", "target_transforms", "to_working_keeping_source"]
 
 
 def load_transforms(
@@ -25,6 +31,7 @@ def load_transforms(
     label_value: int | None = None,
     with_label: bool = True,
     load: bool = True,
+    crop_space: str = "working",
 ) -> list:
     """Read, attach keypoints, binarise the label, scale intensities to [0, 1], go to the working size.
 
@@ -36,6 +43,7 @@ def load_transforms(
         label_value: the label value that is the foreground (``None``: any value above 0).
         with_label: ``False`` for prediction (image only).
         load: ``False`` when the caller has read the scan already (``d["image"]`` is ``(1, rows, cols)``).
+        crop_space: ``"original"`` leaves the scan at its size (see :func:`target_transforms`).
     """
     keys = ["image", "label"] if with_label else ["image"]
     chain = [LoadScand(keys)] if load else []
@@ -45,15 +53,52 @@ def load_transforms(
     lower, upper = intensity_percentiles
     chain += [
         ScaleIntensityRangePercentilesd("image", lower=lower, upper=upper, b_min=0.0, b_max=1.0, clip=True),
-        ToWorkingSized(keys, image_size, points_key="keypoints" if with_label else None),
     ]
+    if crop_space == "working":
+        chain.append(ToWorkingSized(keys, image_size, points_key="keypoints" if with_label else None))
     return chain
 
 
-def target_transforms(sigma: float) -> list:
-    """Gaussian keypoint heatmaps (MONAI ``GenerateHeatmapd``), then the keys a batch needs."""
+def to_working_keeping_source(
+    image_size: Sequence[int],
+    crop_size: Sequence[int],
+    crop_window: Sequence[float] | None = None,
+    crop_window_mm: Sequence[float] | None = None,
+    with_label: bool = True,
+) -> list:
+    """Working-size image (and label, keypoints) with the original kept as ``source`` (``source_label``),
+    the working-to-original map ``to_source`` and the local ``window`` in original pixels."""
+    keys = {"image": "source", "label": "source_label"} if with_label else {"image": "source"}
     return [
+        ToWorkingSized(list(keys), image_size, points_key="keypoints" if with_label else None, source_keys=keys),
+        CropWindowd(crop_size, crop_window, crop_window_mm),
+    ]
+
+
+def target_transforms(
+    sigma: float,
+    image_size: Sequence[int] | None = None,
+    crop_space: str = "working",
+    crop_size: Sequence[int] | None = None,
+    crop_window: Sequence[float] | None = None,
+    crop_window_mm: Sequence[float] | None = None,
+) -> list:
+    """Gaussian keypoint heatmaps (MONAI ``GenerateHeatmapd``), then the keys a batch needs.
+
+    With ``crop_space original`` first :func:`to_working_keeping_source` (needs ``image_size`` and
+    ``crop_size``); the batch then also holds ``source``, ``source_label``, ``to_source``, ``window``
+    (collate with ``pad_list_data_collate(method="end")``: scans of different sizes are padded at the
+    end, which leaves their pixel coordinates unchanged).
+    """
+    chain = []
+    keys = ["image", "label", "heatmap", "keypoints", "image_path"]
+    if crop_space == "original":
+        if image_size is None or crop_size is None:
+            raise ValueError("crop_space 'original' needs image_size and crop_size")
+        chain += to_working_keeping_source(image_size, crop_size, crop_window, crop_window_mm)
+        keys += ["source", "source_label", "to_source", "window"]
+    return chain + [
         GenerateHeatmapd(keys="keypoints", heatmap_keys="heatmap", ref_image_keys="image", sigma=sigma),
-        SelectItemsd(keys=["image", "label", "heatmap", "keypoints", "image_path"]),
-        EnsureTyped(keys=["image", "label", "heatmap"], track_meta=False),
+        SelectItemsd(keys=keys),
+        EnsureTyped(keys=[k for k in keys if k not in ("keypoints", "image_path")], track_meta=False),
     ]

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 from monai.config import KeysCollection
-from monai.transforms import Affine, MapTransform, RandomizableTransform, Resize, SpatialPad
+from monai.transforms import Affine, MapTransform, RandomizableTransform, Resize, SpatialPad, Transform
 
-__all__ = ["WorkingGrid", "ToWorkingSized", "RandKeypointAffined"]
+__all__ = ["WorkingGrid", "ToWorkingSized", "RandKeypointAffined", "window_in_original", "CropWindowd"]
 
 
 @dataclass(frozen=True)
@@ -54,6 +54,12 @@ class WorkingGrid:
         pts = np.asarray(points, dtype=np.float64)
         return (pts + 0.5) * self._axis_scales() - 0.5 + np.array(self.pad_before)
 
+    def to_original_affine(self) -> np.ndarray:
+        """``[[scale_row, scale_col], [offset_row, offset_col]]`` with ``original = working * scale + offset``."""
+        scale = 1.0 / self._axis_scales()
+        offset = (0.5 - np.array(self.pad_before)) * scale - 0.5
+        return np.stack([scale, offset]).astype(np.float32)
+
     def to_original(self, points: np.ndarray) -> np.ndarray:
         """``(K, 2)`` working pixel coordinates -> original pixel coordinates."""
         pts = np.asarray(points, dtype=np.float64)
@@ -79,6 +85,10 @@ class ToWorkingSized(MapTransform):
     label by up to half a pixel against its image (``floor`` sampling), which costs a thin
     structure several points of Dice once predictions are brought back to the original grid. The
     grid used is stored in ``d["working_grid"]`` so predictions can be brought back.
+
+    ``source_keys`` (e.g. ``{"image": "source", "label": "source_label"}``) keeps the original-resolution
+    arrays under other names, and ``d["to_source"]`` the ``(2, 2)`` map of working to original pixels
+    (:meth:`WorkingGrid.to_original_affine`), for ``crop_space original``.
     """
 
     def __init__(
@@ -86,23 +96,72 @@ class ToWorkingSized(MapTransform):
         keys: KeysCollection,
         spatial_size: Sequence[int],
         points_key: str | None = "keypoints",
+        source_keys: Mapping[str, str] | None = None,
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         self.spatial_size = tuple(int(s) for s in spatial_size)
         self.points_key = points_key
+        self.source_keys = dict(source_keys or {})
 
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
         grid = None
         for key in self.key_iterator(d):
             img = d[key]
+            if key in self.source_keys:
+                d[self.source_keys[key]] = img
             grid = WorkingGrid(tuple(img.shape[1:]), self.spatial_size)
             d[key] = grid.image_to_working(img, mode="bilinear")
         if grid is not None:
             if self.points_key is not None and self.points_key in d:
                 d[self.points_key] = grid.to_working(d[self.points_key]).astype(np.float32)
             d["working_grid"] = grid
+            if self.source_keys:
+                d["to_source"] = torch.from_numpy(grid.to_original_affine())
+        return d
+
+
+def window_in_original(
+    grid: WorkingGrid,
+    crop_size: Sequence[int],
+    window: Sequence[float] | None = None,
+    window_mm: Sequence[float] | None = None,
+    spacing_rc: Sequence[float] | None = None,
+) -> np.ndarray:
+    """The local window ``(rows, cols)`` in original pixels.
+
+    ``window_mm`` with a known spacing (``spacing_rc`` in mm per pixel, rows first) wins, then
+    ``window`` (original pixels), else the working-space crop's field of view, ``crop_size / scale``.
+    """
+    if window_mm is not None and spacing_rc is not None and all(s > 0 for s in spacing_rc):
+        return np.asarray(window_mm, np.float32) / np.asarray(spacing_rc, np.float32)
+    if window is not None:
+        return np.asarray(window, np.float32)
+    return np.asarray(crop_size, np.float32) / np.float32(grid.scale)
+
+
+class CropWindowd(Transform):
+    """Attach ``d["window"]``, the ``(2,)`` local window in original pixels (see :func:`window_in_original`).
+
+    Reads ``d["working_grid"]`` (from :class:`ToWorkingSized`) and, for ``window_mm``, the spacing of
+    ``d["geometry"]`` (from :class:`~glsmonai.transforms.loading.LoadScand`).
+    """
+
+    def __init__(
+        self,
+        crop_size: Sequence[int],
+        window: Sequence[float] | None = None,
+        window_mm: Sequence[float] | None = None,
+    ) -> None:
+        self.crop_size, self.window, self.window_mm = tuple(crop_size), window, window_mm
+
+    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
+        d = dict(data)
+        geometry = d.get("geometry")
+        spacing = tuple(reversed(geometry.spacing[:2])) if geometry is not None else None
+        size = window_in_original(d["working_grid"], self.crop_size, self.window, self.window_mm, spacing)
+        d["window"] = torch.from_numpy(size)
         return d
 
 
