@@ -172,7 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datalist", required=True)
     p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True)
     p.add_argument("--models", nargs="+", default=["unet", "unetpp", "cenet", "gs", "gls"],
-                   choices=["unet", "unetpp", "cenet", "gs", "gls"])
+                   choices=["unet", "unetpp", "cenet", "gs", "gls", "gls_working", "gls_original"],
+                   help="gls: the bundle's default crop_space; gls_working / gls_original: that crop_space")
     p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
     p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures")

@@ -188,3 +188,16 @@ def test_one_epoch_with_original_crops(mixed_sizes, tmp_path):
             assert mask.shape == read_image(f)[1].shape
         kp = pd.read_csv(pred / "keypoints.csv")
         assert len(kp) == 4 and kp["confidence"].between(0, 1).all()
+
+
+def test_compare_working_and_original_crops(tiny_iris, tmp_path):
+    rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
+                   "--models", "gls_working", "gls_original", "--epochs", "1", "--out", str(tmp_path), "--panels", "1",
+                   "--set", "image_size=[48,48]", "crop_size=[16,16]", "channels=[4,8,8,16,16]", "num_workers=0",
+                   "batch_size=3", "sigma=2.0"])
+    assert rc == 0
+    table = pd.read_csv(tmp_path / "table.csv").set_index("model")
+    assert list(table.index) == ["gls_working", "gls_original"]
+    assert table[["kp_err_mean", "kp_err_median", "kp_err_max"]].ge(0).all().all()
+    assert table["kp_missed"].between(0, 1).all() and table["gflops"].gt(0).all()
+    assert json.loads((tmp_path / "gls_original" / "models" / "gls_model.json").read_text())["network"]["local_size"] == [32, 32]

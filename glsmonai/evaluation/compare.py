@@ -47,7 +47,11 @@ MODELS: dict[str, str | None] = {
     "cenet": "baselines/cenet.json",
     "gs": "baselines/gs.json",
     "gls": None,
+    "gls_working": "gls/crop_working.json",
+    "gls_original": "gls/crop_original.json",
 }
+#: models whose crop windows define the key regions, in order of preference
+WINDOW_MODELS = ("gls", "gls_working", "gls_original", "gs")
 DEFAULT_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 
 
@@ -100,9 +104,13 @@ def _cost(info: dict, stage: int) -> tuple[float, float]:
         net.set_stage(stage)
     used = net.global_net if getattr(net, "num_keypoints", 0) and stage == 1 else net
     x = torch.zeros(1, info["network"].get("in_channels", 1), *info["image_size"])
+    extra = {}
+    if info["network"].get("crop_space") == "original":  # the local cost depends on local_size only
+        extra = {"source": x, "to_source": torch.tensor([[[1.0, 1.0], [0.0, 0.0]]]),
+                 "window": torch.tensor([info["network"]["crop_size"]], dtype=torch.float32)}
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():
-        net(x)
+        net(x, **extra)
     return sum(p.numel() for p in used.parameters()) / 1e6, counter.get_total_flops() / 1e9
 
 
@@ -171,22 +179,24 @@ def compare(
         if failures:
             raise RuntimeError(f"{model}: prediction failed for {len(failures)} case(s): {failures[0]}")
     infos = {m: json.loads((out / m / "models" / MODEL_INFO_FILE).read_text()) for m in models}
-    crop = next((infos[m]["network"]["crop_size"] for m in ("gls", "gs") if m in infos), None)
-    if crop is None:
-        raise ValueError("compare needs gls or gs among the models: the key-region window is the GLS crop size")
+    window_model = next((m for m in WINDOW_MODELS if m in infos), None)
+    if window_model is None:
+        raise ValueError(f"compare needs one of {WINDOW_MODELS} among the models: the key regions are the GLS windows")
+    crop = infos[window_model]["network"]["crop_size"]
+    fixed_window = infos[window_model].get("crop_window")  # original pixels; None: the working crop's view
     rows, per_case, masks = [], [], {}
     for model in models:
         info, run = infos[model], out / model
         keypoints = pd.read_csv(run / "predictions" / "keypoints.csv")
-        errors, windows = [], []
+        errors, windows, half_windows = [], [], []
         for case in cases:
             image_path = Path(case["image"])
             stem = split_ext(image_path)[0]
             pred = read_image(next((run / "predictions").glob(f"{stem}_seg.*")))[0] > 0
             ref_map, geometry = read_image(case["label"])
             ref = ref_map > 0 if label_value is None else ref_map == label_value
-            scale = WorkingGrid(geometry.shape, tuple(info["image_size"])).scale
-            window = tuple(int(round(c / scale)) for c in crop)
+            scale = WorkingGrid(geometry.shape, tuple(infos[window_model]["image_size"])).scale
+            window = tuple(int(round(c)) for c in fixed_window) if fixed_window else tuple(int(round(c / scale)) for c in crop)
             windows.append(window)
             dice, iou = dice_iou(pred, ref)
             row = {"model": model, "image": image_path.name, "dice": dice, "iou": iou, "hd95": hd95(pred, ref)}
@@ -195,12 +205,16 @@ def compare(
                 row["key_dice"] = key_region_dice_iou(pred, ref, ref_points, window)[0]
                 found = keypoints[keypoints["image"] == image_path.name].sort_values("k")[["row", "col"]].to_numpy()
                 if len(found) == len(ref_points):
+                    # in units of half the case's window: above 1 the keypoint is missed
                     errors.append(keypoint_errors(found, ref_points))
+                    half_windows.append(np.full(len(ref_points), min(window) / 2.0))
             per_case.append(row)
             masks.setdefault(image_path.name, {})[model] = pred
         table = pd.DataFrame([r for r in per_case if r["model"] == model])
         params, gflops = _cost(info, stage=1 if model == "gs" else 3)
         kp = summarise_keypoint_errors(np.stack(errors), windows[0]) if errors else {}
+        if errors:  # cases of different sizes have different windows: missed per case
+            kp["missed_rate"] = float(np.mean(~(np.concatenate(errors) <= np.concatenate(half_windows))))
         train_s, infer_s = timings[model]
         summary = {
             "model": model,
