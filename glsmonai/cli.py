@@ -42,7 +42,7 @@ def _predict(args: argparse.Namespace) -> int:
 
     failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
                              overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
-                             fusion=not args.no_fusion)
+                             fusion=not args.no_fusion, keypoint_band=args.keypoint_band)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -154,6 +154,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     p.add_argument("--no-fusion", action="store_true",
                    help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
+    p.add_argument("--keypoint-band", type=int, metavar="PX",
+                   help="search keypoints within PX working pixels of the predicted boundary (0: anywhere; default: the model's)")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 

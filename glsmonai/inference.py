@@ -70,6 +70,8 @@ class Predictor:
         threshold: probability threshold of the mask.
         fusion: with ``False``, a stage-3 model of ``crop_space original`` puts the local prediction
             inside the windows instead of the fused one (the ablation "local alone vs fused").
+        keypoint_band: override the model's keypoint search band (working pixels around the predicted
+            boundary; 0: anywhere), e.g. to measure what the constraint does on a trained model.
 
     The latest trained stage is used: the fused output of stage 3, else the global output. With
     ``crop_space original`` the mask is assembled on the original grid: the global probability resized
@@ -82,6 +84,7 @@ class Predictor:
         device: str | torch.device | None = None,
         threshold: float = 0.5,
         fusion: bool = True,
+        keypoint_band: int | None = None,
     ):
         model_dir = Path(model_dir)
         info_path = model_dir / MODEL_INFO_FILE
@@ -93,6 +96,8 @@ class Predictor:
         self.fusion = fusion
         self.network = network_from_args(self.info["network"])
         self.original = getattr(self.network, "crop_space", "working") == "original"
+        if keypoint_band is not None and hasattr(self.network, "keypoint_band"):
+            self.network.keypoint_band = int(keypoint_band)
         load_trained(self.network, model_dir)
         self.stage = self.network.stage
         if self.network.num_keypoints:
@@ -176,6 +181,7 @@ def run_inference(
     split: str = "testing",
     dataset_dir: str | os.PathLike | None = None,
     fusion: bool = True,
+    keypoint_band: int | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -197,7 +203,7 @@ def run_inference(
     scans = scan_list(input_dir, split, dataset_dir)
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
-    predictor = Predictor(ckpt_dir, device, fusion=fusion)
+    predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band)
     label_value = predictor.info.get("label_value")
     references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)

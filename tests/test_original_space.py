@@ -180,7 +180,7 @@ def test_one_epoch_with_original_crops(mixed_sizes, tmp_path):
     for sub in ("a", "b"):
         for f in (mixed_sizes / sub / "images").glob("*0001*"):
             shutil.copy(f, images / f"{sub}_{f.name}")
-    for extra in ([], ["--no-fusion"]):
+    for extra in ([], ["--no-fusion"], ["--keypoint-band", "2"]):
         pred = tmp_path / ("pred" + "".join(extra))
         assert cli_main(["predict", "-i", str(images), "-o", str(pred), "-m", str(out / "models"), *extra]) == 0
         for f in images.iterdir():
