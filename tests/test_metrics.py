@@ -83,3 +83,25 @@ def test_evaluate_key_region_columns(tmp_path):
     assert list(summary["metric"]) == ["dice", "iou", "key_dice", "key_iou"]
     with pytest.raises(ValueError, match="both a keypoint rule and a window"):
         evaluate_folder(pred, labels, tmp_path / "r.csv", key_rule="iris_roots")
+
+
+def test_evaluate_keypoint_errors_from_keypoints_csv(tmp_path):
+    """Errors of the predictor's keypoints.csv against the references' rule keypoints, and the missed rate."""
+    pred, labels = tmp_path / "pred", tmp_path / "labels"
+    ref = np.zeros((20, 40), np.uint8)
+    ref[8:12, 4:16] = 1
+    ref[8:12, 24:36] = 1
+    write_mask(labels / "a.nii.gz", ref)
+    write_mask(pred / "a_seg.nii.gz", ref)
+    roots = np.array([[9.5, 5.0], [9.5, 34.0]])  # what iris_roots finds on this reference (see above)
+    found = roots + np.array([[3.0, 4.0], [0.0, 1.0]])  # errors 5 and 1
+    pd.DataFrame({"image": ["a.nii.gz"] * 2, "k": [0, 1], "row": found[:, 0], "col": found[:, 1],
+                  "score": 1.0, "confidence": 1.0}).to_csv(pred / "keypoints.csv", index=False)
+    _, summary, _ = evaluate_folder(pred, labels, tmp_path / "r.csv", key_rule="iris_roots", window=(8, 8))
+    errors = pd.read_csv(tmp_path / "r_keypoints.csv")
+    assert errors["error"].round(6).tolist() == [5.0, 1.0]
+    stats = summary.set_index("metric")
+    assert stats.loc["kp_error", "mean"] == pytest.approx(3.0) and stats.loc["kp_error", "max"] == pytest.approx(5.0)
+    assert stats.loc["kp_missed", "mean"] == pytest.approx(0.5)  # 5 > 8 / 2, 1 < 4
+    _, summary, _ = evaluate_folder(pred, labels, tmp_path / "r.csv", key_rule="iris_roots", window=(12, 12))
+    assert summary.set_index("metric").loc["kp_missed", "mean"] == 0.0

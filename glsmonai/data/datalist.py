@@ -14,7 +14,7 @@ import json
 import os
 from pathlib import Path
 
-__all__ = ["load_datalist", "load_task", "write_datalist", "scan_list"]
+__all__ = ["load_datalist", "load_task", "write_datalist", "scan_list", "datalist_keypoints"]
 
 
 def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str) -> list[dict]:
@@ -96,10 +96,24 @@ def scan_list(
     source = Path(source)
     if source.is_dir():
         return [(p, None) for p in list_images(source)]
+    entries = load_datalist(source, _dataset_dir_of(source, dataset_dir), split)
+    return [(Path(e["image"]), Path(e["label"]) if "label" in e else None) for e in entries]
+
+
+def _dataset_dir_of(source: Path, dataset_dir: str | os.PathLike | None) -> str | os.PathLike:
+    """``dataset_dir``, else the datalist's ``"dataset_dir"`` entry, else its folder."""
     if source.suffix.lower() != ".json":
         raise FileNotFoundError(f"{source}: neither a folder of scans nor a datalist .json")
-    if dataset_dir is None:
-        content = json.loads(source.read_text()) if source.is_file() else {}
-        dataset_dir = content.get("dataset_dir", source.parent) if isinstance(content, dict) else source.parent
-    entries = load_datalist(source, dataset_dir, split)
-    return [(Path(e["image"]), Path(e["label"]) if "label" in e else None) for e in entries]
+    if dataset_dir is not None:
+        return dataset_dir
+    content = json.loads(source.read_text()) if source.is_file() else {}
+    return content.get("dataset_dir", source.parent) if isinstance(content, dict) else source.parent
+
+
+def datalist_keypoints(
+    source: str | os.PathLike, split: str = "testing", dataset_dir: str | os.PathLike | None = None
+) -> dict[str, list]:
+    """``{image file name: [[row, col], ...]}`` for the entries of a datalist split that give keypoints."""
+    source = Path(source)
+    entries = load_datalist(source, _dataset_dir_of(source, dataset_dir), split)
+    return {Path(e["image"]).name: e["keypoints"] for e in entries if e.get("keypoints")}

@@ -6,11 +6,12 @@ import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from glsmonai.data.datalist import load_task, scan_list
+from glsmonai.data.datalist import datalist_keypoints, load_task, scan_list
 from glsmonai.data.io import find_partner, list_images, read_image, split_ext
-from glsmonai.evaluation.keyregion import key_region_dice_iou
+from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors
 from glsmonai.evaluation.metrics import dice_iou
 from glsmonai.keypoints import get_rule
 
@@ -77,6 +78,20 @@ def pair_predictions(
     return pairs
 
 
+def _predicted_keypoints(pred_dir: Path) -> dict[str, np.ndarray]:
+    """``{image stem: (K, 2)}`` from the predictor's ``keypoints.csv`` (empty when there is none)."""
+    path = pred_dir / "keypoints.csv"
+    if not path.is_file():
+        return {}
+    table = pd.read_csv(path)
+    if table.empty:
+        return {}
+    return {
+        split_ext(image)[0]: group.sort_values("k")[["row", "col"]].to_numpy(float)
+        for image, group in table.groupby("image")
+    }
+
+
 def evaluate_folder(
     pred_dir: str | os.PathLike,
     labels_dir: str | os.PathLike,
@@ -91,6 +106,10 @@ def evaluate_folder(
     (a reference ``<name>`` with another extension is used when none has the same one).
 
     Writes ``csv_path`` (``image, dice, iou`` per case) and ``<csv stem>_summary.csv`` beside it.
+    When ``pred_dir`` holds the predictor's ``keypoints.csv`` and references keypoints are known (given
+    by the datalist, or found by ``key_rule`` on each reference), also ``<csv stem>_keypoints.csv``
+    (``image, k, error`` in original pixels) and summary rows ``kp_error`` and, with ``window``,
+    ``kp_missed`` (the rate of errors above half the window's smaller side, in the ``mean`` column).
 
     Args:
         labels_dir: a folder of references, or a datalist JSON whose ``split`` gives the references
@@ -112,7 +131,10 @@ def evaluate_folder(
         raise ValueError("key-region metrics need both a keypoint rule and a window size")
     rule = get_rule(key_rule) if key_rule else None
     columns = ["image", "dice", "iou"] + (["key_dice", "key_iou"] if rule else [])
-    rows, failures = [], []
+    predicted = _predicted_keypoints(Path(pred_dir))
+    given = datalist_keypoints(labels_dir, split, dataset_dir) if labels_dir.is_file() and predicted else {}
+    given = {split_ext(image)[0]: points for image, points in given.items()}
+    rows, kp_rows, failures = [], [], []
     for pred_path, ref_path in pairs:
         name = split_ext(pred_path)[0][: -len(SEG_SUFFIX)]
         try:
@@ -126,15 +148,29 @@ def evaluate_folder(
             except ValueError as err:
                 raise ValueError(f"{pred_path} vs {ref_path}: {err}") from None
             row = {"image": ref_path.name, "dice": dice, "iou": iou}
+            points = None
             if rule is not None:
                 points = rule(ref_map)
                 row["key_dice"], row["key_iou"] = key_region_dice_iou(pred > 0, ref, points, window)
+            found = predicted.get(name)
+            reference_points = given.get(name, points)
+            if found is not None and reference_points is not None:
+                errors = keypoint_errors(found, np.asarray(reference_points, float))
+                kp_rows += [{"image": ref_path.name, "k": k, "error": e} for k, e in enumerate(errors)]
             rows.append(row)
         except (OSError, ValueError) as err:
             logger.error("%s", err)
             failures.append((str(pred_path), str(err)))
     table = pd.DataFrame(rows, columns=columns)
     summary = summarise(table, columns[1:])
+    if kp_rows:
+        kp_table = pd.DataFrame(kp_rows)
+        write_csv(kp_table, csv_path.with_name(f"{csv_path.stem}_keypoints.csv"))
+        extra = [summarise(kp_table.rename(columns={"error": "kp_error"}), ["kp_error"])]
+        if window is not None:
+            missed = ~(kp_table["error"] <= min(window) / 2.0)  # NaN errors count as missed
+            extra.append(pd.DataFrame([{"metric": "kp_missed", "n": len(missed), "mean": float(missed.mean())}]))
+        summary = pd.concat([summary, *extra], ignore_index=True)
     write_csv(table, csv_path)
     write_csv(summary, csv_path.with_name(f"{csv_path.stem}_summary.csv"))
     return table, summary, failures
