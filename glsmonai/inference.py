@@ -25,7 +25,7 @@ from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
 from glsmonai.evaluation.overlays import save_overlay
 from glsmonai.networks import GLSKeys, network_from_args
 from glsmonai.transforms.crop import paste_windows
-from glsmonai.transforms.pipeline import load_transforms, to_working_keeping_source
+from glsmonai.transforms.pipeline import load_transforms
 
 logger = logging.getLogger(__name__)
 
@@ -112,14 +112,9 @@ class Predictor:
                 with_label=False,
                 load=False,
                 crop_space="original" if self.original else "working",
-            )
-            + (
-                to_working_keeping_source(
-                    self.info["image_size"], self.network.crop_size, self.info.get("crop_window"),
-                    self.info.get("crop_window_mm"), with_label=False,
-                )
-                if self.original
-                else []
+                crop_size=self.network.crop_size or None,
+                crop_window=self.info.get("crop_window"),
+                crop_window_mm=self.info.get("crop_window_mm"),
             )
         )
         logger.info("model %s (stage %d, working size %s)", model_dir, self.stage, self.info["image_size"])

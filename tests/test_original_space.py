@@ -16,6 +16,7 @@ from glsmonai.data.io import read_image
 from glsmonai.data.synth import write_phantom_dataset
 from glsmonai.networks import GLSNet
 from glsmonai.transforms import (
+    RandKeypointAffined,
     WorkingGrid,
     crop_windows,
     decode_keypoints,
@@ -77,10 +78,9 @@ def test_original_windows_land_on_the_right_pixels(shape):
     grid = WorkingGrid(shape, (64, 64))
     rng = np.random.default_rng(shape[0])
     truth = np.stack([rng.uniform(10, shape[0] - 10, 3), rng.uniform(10, shape[1] - 10, 3)], axis=1)
-    working = grid.to_working(truth)
-    affine = torch.from_numpy(grid.to_original_affine())
-    centres = torch.tensor(working, dtype=torch.float32)[None] * affine[0] + affine[1]
-    assert np.allclose(centres[0].numpy(), grid.to_original(working), atol=1e-3)
+    working = torch.tensor(grid.to_working(truth), dtype=torch.float32)[None]
+    affine = torch.from_numpy(grid.to_original_affine())[None]  # (1, 2, 3)
+    centres = working @ affine[:, :, :2].transpose(1, 2) + affine[:, :, 2][:, None]
     assert np.allclose(centres[0].numpy(), truth, atol=1e-3)
     rows, cols = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
     ramps = torch.tensor(np.stack([rows, cols]))[None]  # bilinear sampling of a ramp is exact
@@ -91,24 +91,62 @@ def test_original_windows_land_on_the_right_pixels(shape):
         expected_cols = truth[k, 1] + (np.arange(9) + 0.5 - 4.5) * 2
         assert np.allclose(crops[k, 0, :, 0].numpy(), expected_rows, atol=1e-2)
         assert np.allclose(crops[k, 1, 0, :].numpy(), expected_cols, atol=1e-2)
+    # the same windows defined on the working grid and sampled through the map, as the network does
+    frame_window = window / affine[:, :, :2].norm(dim=1)
+    via_frame = crop_windows(ramps, working, frame_window, (6, 9), to_image=affine)
+    assert torch.allclose(via_frame, crops, atol=1e-2)
     # window sizes: the working crop's field of view by default, then pixels, then millimetres
     assert np.allclose(window_in_original(grid, (16, 16)), 16 / grid.scale)
     assert np.allclose(window_in_original(grid, (16, 16), window=(40, 50)), (40, 50))
     assert np.allclose(window_in_original(grid, (16, 16), (40, 50), (3.0, 3.0), (0.1, 0.2)), (30, 15))
 
 
+def test_augmentation_is_carried_to_the_original_windows():
+    """After a random flip / rotation / scaling of the working arrays, a window around the moved keypoint,
+    sampled from the untouched original through the composed map, shows what the warped working image
+    shows there: the same anatomy, in the same orientation."""
+    shape = (240, 200)
+    rows, cols = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
+    smooth = np.sin(rows / 17.0) + np.cos(cols / 11.0) + rows / 100.0  # smooth, not symmetric
+    data = {"image": torch.tensor(smooth)[None], "label": torch.tensor(smooth)[None],
+            "keypoints": np.array([[100.0, 60.0], [150.0, 140.0]], np.float32)}
+    data = load_free_chain(shape, data)
+    aug = RandKeypointAffined(["image", "label"], prob=1.0, rotate_range=0.4, scale_range=0.15, flip_prob=1.0)
+    aug.set_random_state(3)
+    moved = aug(data)
+    assert not np.allclose(moved["to_source"], data["to_source"])
+    to_source = torch.as_tensor(moved["to_source"])[None]
+    frame = torch.as_tensor(moved["keypoints"])[None]
+    window_w = torch.tensor([[16.0, 16.0]])
+    from_working = crop_windows(torch.as_tensor(moved["image"])[None].float(), frame, window_w, (8, 8))
+    from_source = crop_windows(torch.as_tensor(data["source"])[None].float(), frame, window_w, (8, 8), to_image=to_source)
+    assert (from_working - from_source).abs().mean() < 0.05
+    # and the keypoint's window centre maps back onto the original keypoint (flip swaps the pair)
+    centres = frame @ to_source[:, :, :2].transpose(1, 2) + to_source[:, :, 2][:, None]
+    assert np.allclose(centres[0].numpy()[::-1], [[100.0, 60.0], [150.0, 140.0]], atol=0.05)
+
+
+def load_free_chain(shape, data):
+    from glsmonai.transforms import to_working_keeping_source
+
+    data = dict(data)
+    for t in to_working_keeping_source((64, 64), (8, 8)):
+        data = t(data)
+    return data
+
+
 def test_crop_windows_samples_the_working_prediction_at_the_same_pixels():
-    """``to_image`` maps original-pixel windows onto the working grid (the global probability)."""
+    """A window on the working grid sampled from the working image, and from the original through
+    ``to_source``, agree (the global and local inputs of the fusion see the same pixels)."""
     shape = (300, 180)
     grid = WorkingGrid(shape, (64, 64))
     rows, cols = np.mgrid[: shape[0], : shape[1]].astype(np.float32)
     original = torch.tensor(rows + 2 * cols)[None, None]
     working = grid.image_to_working(original[0], mode="bilinear")[None]
-    affine = torch.from_numpy(grid.to_original_affine())
-    to_working = torch.stack([1 / affine[0], -affine[1] / affine[0]])[None]
-    centres, window = torch.tensor([[[150.0, 90.0]]]), torch.tensor([[40.0, 40.0]])
-    a = crop_windows(original, centres, window, (8, 8))
-    b = crop_windows(working, centres, window, (8, 8), to_image=to_working)
+    affine = torch.from_numpy(grid.to_original_affine())[None]
+    centres, window = torch.tensor([[[32.0, 30.0]]]), torch.tensor([[8.0, 8.0]])
+    a = crop_windows(working, centres, window, (8, 8))
+    b = crop_windows(original, centres, window, (8, 8), to_image=affine)
     assert torch.allclose(a, b, rtol=0.02)
 
 
@@ -134,7 +172,7 @@ def test_network_original_space_outputs():
                  local_size=(16, 16), keypoint_band=2).eval()
     grid = WorkingGrid((120, 90), (32, 32))
     image, source = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 120, 90)
-    to_source = torch.from_numpy(grid.to_original_affine())[None].repeat(2, 1, 1)
+    to_source = torch.from_numpy(grid.to_original_affine())[None].repeat(2, 1, 1)  # (2, 2, 3)
     window = torch.tensor([[30.0, 30.0], [24.0, 20.0]])
     with torch.no_grad():
         out = net(image, source=source, to_source=to_source, window=window)

@@ -60,9 +60,12 @@ def prepare_gls_batch(
 def local_target(pred: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], crop_size) -> torch.Tensor:
     """The label in the local windows: cut at the predicted keypoints of the working label, or resampled
     from the original-resolution label at the original-space windows."""
-    if GLSKeys.CENTRES.value in pred:
+    if GLSKeys.FRAME_CENTRES.value in pred:
         size = pred[GLSKeys.LOCAL.value].shape[2:]
-        return crop_windows(targets["source_label"], pred[GLSKeys.CENTRES.value], pred[GLSKeys.WINDOW.value], size)
+        return crop_windows(
+            targets["source_label"], pred[GLSKeys.FRAME_CENTRES.value], pred[GLSKeys.FRAME_WINDOW.value], size,
+            to_image=pred[GLSKeys.TO_SOURCE.value],
+        )
     return crop_at_points(targets["label"], pred[GLSKeys.KEYPOINTS.value], crop_size)
 
 

@@ -106,7 +106,7 @@ def _cost(info: dict, stage: int) -> tuple[float, float]:
     x = torch.zeros(1, info["network"].get("in_channels", 1), *info["image_size"])
     extra = {}
     if info["network"].get("crop_space") == "original":  # the local cost depends on local_size only
-        extra = {"source": x, "to_source": torch.tensor([[[1.0, 1.0], [0.0, 0.0]]]),
+        extra = {"source": x, "to_source": torch.tensor([[[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]]]),
                  "window": torch.tensor([info["network"]["crop_size"]], dtype=torch.float32)}
     counter = FlopCounterMode(display=False)
     with counter, torch.no_grad():

@@ -46,6 +46,9 @@ class GLSKeys(str, Enum):
     CONFIDENCE = "confidence"  # (B, K) peak near the predicted boundary / free peak (1: they agree)
     CENTRES = "centres"  # (B, K, 2) window centres in original pixels (crop_space original)
     WINDOW = "window"  # (B, 2) window size in original pixels (crop_space original)
+    FRAME_CENTRES = "frame_centres"  # (B, K, 2) the same centres on the working grid (crop_space original)
+    FRAME_WINDOW = "frame_window"  # (B, 2) the window in working pixels (crop_space original)
+    TO_SOURCE = "to_source"  # (B, 2, 3) working -> original pixels (crop_space original)
     LOCAL = "local"  # (B*K, 1, h, w) logits of the local U-Net on the crops
     GLOBAL_WINDOWS = "global_windows"  # (B*K, 1, h, w) global probability in the windows (original)
     LOCAL_PASTED = "local_pasted"  # (B, 1, H, W) local probabilities pasted on an empty canvas (working)
@@ -355,8 +358,8 @@ class GLSNet(nn.Module):
             image: ``(B, C, H, W)`` working-size images.
             source: ``(B, C, H0, W0)`` the same scans at original resolution (``crop_space original``;
                 zero-padded at the end to a common size).
-            to_source: ``(B, 2, 2)`` ``[[scale_row, scale_col], [offset_row, offset_col]]``: working
-                pixels to original pixels (``original = working * scale + offset``).
+            to_source: ``(B, 2, 3)`` affine ``[M | t]`` from working pixels to original pixels
+                (``original = M @ working + t``; a letterbox scale, composed with the augmentation).
             window: ``(B, 2)`` window size in original pixels.
 
         Returns:
@@ -404,22 +407,37 @@ class GLSNet(nn.Module):
         return out
 
     def _original_branch(self, out, source, to_source, window) -> dict[str, torch.Tensor]:
-        """Stages 2 and 3 with windows resampled from the original scan (see :meth:`forward`)."""
+        """Stages 2 and 3 with windows sampled from the original scan (see :meth:`forward`).
+
+        Each window is an axis-aligned box of the working grid around the keypoint, as large as
+        ``window`` original pixels, sampled from ``source`` through ``to_source`` (which carries any
+        augmentation of the working image, so the scan itself is never warped).
+        """
         if source is None or to_source is None or window is None:
             raise ValueError("crop_space 'original' needs source, to_source and window with the image")
-        scale, offset = to_source[:, 0], to_source[:, 1]  # (B, 2) each
-        centres = out[GLSKeys.KEYPOINTS.value] * scale[:, None] + offset[:, None]
+        linear, shift = to_source[:, :, :2], to_source[:, :, 2]  # (B, 2, 2), (B, 2)
+        frame_window = window / linear.norm(dim=1)  # original pixels per working step, per axis
+        frame_centres = out[GLSKeys.KEYPOINTS.value]
         if self.training and self.keypoint_jitter > 0:
-            centres = centres + (torch.rand_like(centres) * 2 - 1) * self.keypoint_jitter * window[:, None]
-        crops = crop_windows(source, centres, window, self.local_size)  # (B*K, C, h, w)
+            jitter = (torch.rand_like(frame_centres) * 2 - 1) * self.keypoint_jitter * frame_window[:, None]
+            frame_centres = frame_centres + jitter
+        crops = crop_windows(source, frame_centres, frame_window, self.local_size, to_image=to_source)
         local_logits = self.local_net(crops)[0]
-        out.update({GLSKeys.CENTRES.value: centres, GLSKeys.WINDOW.value: window, GLSKeys.LOCAL.value: local_logits})
+        out.update(
+            {
+                GLSKeys.CENTRES.value: frame_centres @ linear.transpose(1, 2) + shift[:, None],
+                GLSKeys.WINDOW.value: window,
+                GLSKeys.FRAME_CENTRES.value: frame_centres,
+                GLSKeys.FRAME_WINDOW.value: frame_window,
+                GLSKeys.TO_SOURCE.value: to_source,
+                GLSKeys.LOCAL.value: local_logits,
+            }
+        )
         if self.stage == 2:
             return out
-        # the global probability sampled at the same window pixels: original -> working coordinates
-        to_working = torch.stack([1.0 / scale, -offset / scale], dim=1)
+        # the global probability sampled at the same window pixels, on the working grid
         global_prob = torch.sigmoid(out[GLSKeys.GLOBAL.value])
-        global_windows = crop_windows(global_prob, centres, window, self.local_size, to_image=to_working)
+        global_windows = crop_windows(global_prob, frame_centres, frame_window, self.local_size)
         fused = self.fusion(torch.cat([global_windows, torch.sigmoid(local_logits)], dim=1))
         out.update({GLSKeys.GLOBAL_WINDOWS.value: global_windows, GLSKeys.FUSED.value: fused})
         return out

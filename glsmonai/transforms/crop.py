@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.transforms import MapTransform, Transform
 
-__all__ = ["crop_at_points", "paste_at_points", "crop_windows", "paste_windows", "window_positions", "KeypointCrop", "KeypointCropd", "PasteAtPoints"]
+__all__ = ["crop_at_points", "paste_at_points", "crop_windows", "paste_windows", "window_offsets", "KeypointCrop", "KeypointCropd", "PasteAtPoints"]
 
 
 def _int_points(points: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
@@ -98,18 +98,17 @@ def paste_at_points(patches: torch.Tensor, points: torch.Tensor, spatial: Sequen
     return stacked.amax(dim=1)
 
 
-def window_positions(centres: torch.Tensor, window: torch.Tensor, size: Sequence[int]) -> list[torch.Tensor]:
-    """Source coordinates sampled by each window, one ``(N, n_d)`` tensor per axis.
+def window_offsets(window: torch.Tensor, size: Sequence[int]) -> list[torch.Tensor]:
+    """Offsets of the ``n`` samples of each window from its centre, one ``(N, n_d)`` tensor per axis.
 
     Args:
-        centres: ``(N, D)`` window centres in source pixels.
-        window: ``(N, D)`` window sizes in source pixels.
+        window: ``(N, D)`` window sizes (in the units of the frame the offsets are added in).
         size: output size ``n``, D ints.
     """
     axes = []
     for d, n in enumerate(size):
-        steps = torch.arange(n, device=centres.device, dtype=centres.dtype) + 0.5 - n / 2.0
-        axes.append(centres[:, d : d + 1] + steps[None] * (window[:, d : d + 1] / n))
+        steps = torch.arange(n, device=window.device, dtype=window.dtype) + 0.5 - n / 2.0
+        axes.append(steps[None] * (window[:, d : d + 1] / n))
     return axes
 
 
@@ -123,15 +122,18 @@ def crop_windows(
 ) -> torch.Tensor:
     """Resample one window per keypoint to ``size`` (2D).
 
+    The window is an axis-aligned box of the *frame* the centres are given in; ``to_image`` maps that
+    frame into ``image``'s pixels by any affine map, so a window defined on the (augmented) working
+    grid can be sampled straight from the original scan, rotation and flip included, without
+    resampling the whole scan.
+
     Args:
         image: ``(B, C, H, W)``.
-        centres: ``(B, K, 2)`` window centres ``[row, col]`` in source pixels (sub-pixel allowed).
-        window: ``(B, 2)`` or ``(B, K, 2)`` window sizes in source pixels.
+        centres: ``(B, K, 2)`` window centres ``[row, col]`` in the frame (sub-pixel allowed).
+        window: ``(B, 2)`` or ``(B, K, 2)`` window sizes in frame units.
         size: output ``(h, w)``.
-        to_image: ``(B, 2, 2)`` ``[[scale_row, scale_col], [offset_row, offset_col]]`` mapping source
-            pixels to ``image`` pixels (``image = source * scale + offset``); ``None`` when ``image`` is
-            the source itself. Lets one window be sampled from the original image and from the
-            working-size global prediction alike.
+        to_image: ``(B, 2, 3)`` affine ``image_pixel = M @ frame_point + t`` (``[M | t]``); ``None``:
+            the frame is ``image``'s pixel grid.
         mode: ``grid_sample`` mode.
 
     Returns:
@@ -140,22 +142,24 @@ def crop_windows(
     if image.ndim != 4 or centres.ndim != 3 or centres.shape[-1] != 2:
         raise ValueError(f"crop_windows is 2D: image {tuple(image.shape)}, centres {tuple(centres.shape)}")
     b, k = centres.shape[:2]
+    h, w = size
     centres = centres.to(image.device, image.dtype)
     window = torch.as_tensor(window, device=image.device, dtype=image.dtype)
     if window.ndim == 2:
         window = window[:, None].expand(b, k, 2)
-    rows, cols = window_positions(centres.reshape(-1, 2), window.reshape(-1, 2), size)
+    d_rows, d_cols = window_offsets(window.reshape(-1, 2), size)  # (B*K, h), (B*K, w)
+    rows = (centres[..., 0].reshape(-1, 1) + d_rows)[:, :, None].expand(-1, h, w)
+    cols = (centres[..., 1].reshape(-1, 1) + d_cols)[:, None, :].expand(-1, h, w)
     if to_image is not None:
-        scale, offset = to_image.to(image.device, image.dtype).repeat_interleave(k, dim=0).unbind(1)
-        rows = rows * scale[:, 0:1] + offset[:, 0:1]
-        cols = cols * scale[:, 1:2] + offset[:, 1:2]
-    h, w = image.shape[2:]
+        m = to_image.to(image.device, image.dtype).repeat_interleave(k, dim=0)[:, :, :, None, None]  # (B*K, 2, 3, 1, 1)
+        rows, cols = (m[:, 0, 0] * rows + m[:, 0, 1] * cols + m[:, 0, 2], m[:, 1, 0] * rows + m[:, 1, 1] * cols + m[:, 1, 2])
+    height, width = image.shape[2:]
     # grid_sample (align_corners=False): x_norm = (2 * x + 1) / W - 1, with x in pixel-centre coordinates
-    grid = torch.stack(
-        torch.broadcast_tensors(((2 * cols + 1) / w - 1)[:, None, :], ((2 * rows + 1) / h - 1)[:, :, None]), dim=-1
-    )
-    sources = image.repeat_interleave(k, dim=0)
-    return F.grid_sample(sources, grid, mode=mode, padding_mode="zeros", align_corners=False)
+    grid = torch.stack([(2 * cols + 1) / width - 1, (2 * rows + 1) / height - 1], dim=-1)  # (B*K, h, w, 2)
+    # one grid per image holding its K windows one above the other: no copy of the (large) image
+    grid = grid.reshape(b, k * h, w, 2)
+    out = F.grid_sample(image, grid, mode=mode, padding_mode="zeros", align_corners=False)  # (B, C, K*h, w)
+    return out.reshape(b, image.shape[1], k, h, w).transpose(1, 2).reshape(b * k, image.shape[1], h, w)
 
 
 def paste_windows(
@@ -186,7 +190,7 @@ def paste_windows(
         hi = [min(canvas.shape[1 + d], int(torch.ceil(c[d] + s[d] / 2))) for d in range(2)]
         if hi[0] <= lo[0] or hi[1] <= lo[1]:
             continue
-        # the inverse of window_positions: source x -> patch pixel (x - c) * n / s + n / 2 - 0.5
+        # the inverse of window_offsets: source x -> patch pixel (x - c) * n / s + n / 2 - 0.5
         rows = (torch.arange(lo[0], hi[0], dtype=torch.float64) - c[0]) * n[0] / s[0] + n[0] / 2 - 0.5
         cols = (torch.arange(lo[1], hi[1], dtype=torch.float64) - c[1]) * n[1] / s[1] + n[1] / 2 - 0.5
         grid = torch.stack(

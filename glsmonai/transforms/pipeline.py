@@ -4,11 +4,11 @@ Augmentation is wired in the bundle config between :func:`load_transforms` and
 :func:`target_transforms`; the predictor uses :func:`load_transforms` alone, with the settings the
 model folder recorded, so a scan is prepared exactly as in training.
 
-With ``crop_space original`` the scan stays at its original size through the augmentation (so the
-original-resolution copy that the local windows are cut from is augmented too), and
-:func:`target_transforms` brings it to the working size, keeping the original as ``source`` /
-``source_label``. Reading, keypoints and intensity scaling come before the first random transform,
-so MONAI's ``CacheDataset`` does them once.
+With ``crop_space original`` the original-resolution copies (``source``, ``source_label``), the map
+from working to original pixels (``to_source``) and the window (``window``) are made once, before the
+first random transform, so MONAI's ``CacheDataset`` keeps them: the scan is read and resized once.
+The augmentation warps only the working-size arrays and composes its warp into ``to_source``; the
+local windows are then sampled from the untouched original through that map.
 """
 
 from __future__ import annotations
@@ -32,6 +32,9 @@ def load_transforms(
     with_label: bool = True,
     load: bool = True,
     crop_space: str = "working",
+    crop_size: Sequence[int] | None = None,
+    crop_window: Sequence[float] | None = None,
+    crop_window_mm: Sequence[float] | None = None,
 ) -> list:
     """Read, attach keypoints, binarise the label, scale intensities to [0, 1], go to the working size.
 
@@ -43,7 +46,9 @@ def load_transforms(
         label_value: the label value that is the foreground (``None``: any value above 0).
         with_label: ``False`` for prediction (image only).
         load: ``False`` when the caller has read the scan already (``d["image"]`` is ``(1, rows, cols)``).
-        crop_space: ``"original"`` leaves the scan at its size (see :func:`target_transforms`).
+        crop_space: ``"original"`` also keeps the original-resolution arrays, the working-to-original
+            map and the local window (:func:`to_working_keeping_source`; needs ``crop_size``).
+        crop_size, crop_window, crop_window_mm: the local window (see :func:`window_in_original`).
     """
     keys = ["image", "label"] if with_label else ["image"]
     chain = [LoadScand(keys)] if load else []
@@ -54,7 +59,11 @@ def load_transforms(
     chain += [
         ScaleIntensityRangePercentilesd("image", lower=lower, upper=upper, b_min=0.0, b_max=1.0, clip=True),
     ]
-    if crop_space == "working":
+    if crop_space == "original":
+        if crop_size is None:
+            raise ValueError("crop_space 'original' needs crop_size (the window's default field of view)")
+        chain += to_working_keeping_source(image_size, crop_size, crop_window, crop_window_mm, with_label)
+    else:
         chain.append(ToWorkingSized(keys, image_size, points_key="keypoints" if with_label else None))
     return chain
 
@@ -75,29 +84,17 @@ def to_working_keeping_source(
     ]
 
 
-def target_transforms(
-    sigma: float,
-    image_size: Sequence[int] | None = None,
-    crop_space: str = "working",
-    crop_size: Sequence[int] | None = None,
-    crop_window: Sequence[float] | None = None,
-    crop_window_mm: Sequence[float] | None = None,
-) -> list:
+def target_transforms(sigma: float, crop_space: str = "working") -> list:
     """Gaussian keypoint heatmaps (MONAI ``GenerateHeatmapd``), then the keys a batch needs.
 
-    With ``crop_space original`` first :func:`to_working_keeping_source` (needs ``image_size`` and
-    ``crop_size``); the batch then also holds ``source``, ``source_label``, ``to_source``, ``window``
-    (collate with ``pad_list_data_collate(method="end")``: scans of different sizes are padded at the
-    end, which leaves their pixel coordinates unchanged).
+    With ``crop_space original`` the batch also holds ``source``, ``source_label``, ``to_source`` and
+    ``window``; collate with ``pad_list_data_collate(method="end")``, which pads scans of different
+    sizes at the end and so leaves their pixel coordinates unchanged.
     """
-    chain = []
     keys = ["image", "label", "heatmap", "keypoints", "image_path"]
     if crop_space == "original":
-        if image_size is None or crop_size is None:
-            raise ValueError("crop_space 'original' needs image_size and crop_size")
-        chain += to_working_keeping_source(image_size, crop_size, crop_window, crop_window_mm)
         keys += ["source", "source_label", "to_source", "window"]
-    return chain + [
+    return [
         GenerateHeatmapd(keys="keypoints", heatmap_keys="heatmap", ref_image_keys="image", sigma=sigma),
         SelectItemsd(keys=keys),
         EnsureTyped(keys=[k for k in keys if k not in ("keypoints", "image_path")], track_meta=False),

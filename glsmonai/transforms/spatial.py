@@ -55,10 +55,10 @@ class WorkingGrid:
         return (pts + 0.5) * self._axis_scales() - 0.5 + np.array(self.pad_before)
 
     def to_original_affine(self) -> np.ndarray:
-        """``[[scale_row, scale_col], [offset_row, offset_col]]`` with ``original = working * scale + offset``."""
+        """``(2, 3)`` ``[M | t]`` with ``original = M @ working + t`` (``M`` diagonal: the letterbox)."""
         scale = 1.0 / self._axis_scales()
         offset = (0.5 - np.array(self.pad_before)) * scale - 0.5
-        return np.stack([scale, offset]).astype(np.float32)
+        return np.concatenate([np.diag(scale), offset[:, None]], axis=1).astype(np.float32)
 
     def to_original(self, points: np.ndarray) -> np.ndarray:
         """``(K, 2)`` working pixel coordinates -> original pixel coordinates."""
@@ -165,6 +165,20 @@ class CropWindowd(Transform):
         return d
 
 
+def _compose_to_source(to_source: np.ndarray, forward: np.ndarray, spatial: Sequence[int]) -> torch.Tensor:
+    """``[M | t]`` (working -> original) after a warp of the working image by ``forward``.
+
+    ``forward`` maps centred working coordinates ``x - c`` to ``y - c``; a point ``y`` of the warped
+    image came from ``x = A^-1 (y - c - s) + c``, so the new map is ``M A^-1 y + M (c - A^-1 (c + s)) + t``.
+    """
+    centre = (np.array(spatial, np.float64) - 1) / 2.0
+    inverse = np.linalg.inv(forward[:2, :2])
+    linear, shift = to_source[:, :2], to_source[:, 2]
+    new_linear = linear @ inverse
+    new_shift = linear @ (centre - inverse @ (centre + forward[:2, 2])) + shift
+    return torch.from_numpy(np.concatenate([new_linear, new_shift[:, None]], axis=1).astype(np.float32))
+
+
 def _rotation(angle: float) -> np.ndarray:
     c, s = np.cos(angle), np.sin(angle)
     return np.array([[c, -s], [s, c]])
@@ -242,6 +256,8 @@ class RandKeypointAffined(RandomizableTransform, MapTransform):
         inverse = np.linalg.inv(forward)
         for key in self.key_iterator(d):
             d[key] = Affine(affine=inverse, mode="bilinear", padding_mode="zeros", image_only=True)(d[key])
+        if "to_source" in d:  # crop_space original: windows are sampled through the inverse map
+            d["to_source"] = _compose_to_source(np.asarray(d["to_source"], np.float64), forward, spatial)
         if self.points_key in d:
             centre = (np.array(spatial) - 1) / 2.0
             pts = np.asarray(d[self.points_key], dtype=np.float64) - centre
