@@ -61,6 +61,7 @@ def test_decode_keypoints_keeps_peaks_near_the_predicted_boundary():
     heat[:, 0] = torch.tensor(0.9 * gaussian((40, 40), (30, 30), 1.5) + 0.6 * gaussian((40, 40), (10.3, 14.6), 1.5))
     mask = torch.zeros(2, 1, 40, 40)
     mask[0, 0, 5:11, 5:15] = 1  # image 0: a structure whose corner holds the weaker peak
+    heat = torch.logit(heat.clamp(1e-6, 1 - 1e-6))  # decode_keypoints takes logits
     free = decode_keypoints(heat, None, 0)
     assert torch.allclose(free["points"][0, 0], torch.tensor([30.0, 30.0]), atol=0.05)
     found = decode_keypoints(heat, mask, band=2)
@@ -69,6 +70,16 @@ def test_decode_keypoints_keeps_peaks_near_the_predicted_boundary():
     # image 1 has an empty mask: the fallback is the unconstrained peak, with full confidence
     assert torch.allclose(found["points"][1, 0], torch.tensor([30.0, 30.0]), atol=0.05)
     assert float(found["confidence"][1, 0]) == pytest.approx(1.0)
+
+
+def test_decode_keypoints_finds_the_peak_of_a_saturated_heatmap():
+    """A confident decoder's sigmoid is exactly 1.0 over many pixels; the peak must still be found."""
+    rows, cols = np.mgrid[:40, :50]
+    logits = torch.tensor(40.0 - ((rows - 22.3) ** 2 + (cols - 31.6) ** 2) / 8.0, dtype=torch.float32)[None, None]
+    assert (torch.sigmoid(logits) == 1.0).sum() > 20  # ties on the probabilities
+    found = decode_keypoints(logits)
+    assert torch.allclose(found["points"][0, 0], torch.tensor([22.3, 31.6]), atol=0.05)
+    assert float(found["scores"][0, 0]) == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("shape", [(300, 500), (517, 211), (64, 64), (97, 1003)])

@@ -374,9 +374,8 @@ class GLSNet(nn.Module):
         out = {GLSKeys.GLOBAL.value: global_logits, GLSKeys.HEATMAP.value: heatmap_logits}
         if self.stage == 1:
             return out
-        heat = torch.sigmoid(heatmap_logits.detach())
-        mask = (global_logits.detach() > 0).to(heat.dtype)
-        found = decode_keypoints(heat, mask, self.keypoint_band)
+        mask = (global_logits.detach() > 0).to(heatmap_logits.dtype)
+        found = decode_keypoints(heatmap_logits.detach(), mask, self.keypoint_band)
         out.update(
             {
                 GLSKeys.KEYPOINTS.value: found["points"],

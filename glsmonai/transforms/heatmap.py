@@ -41,11 +41,11 @@ def heatmap_argmax(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return points, scores
 
 
-def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6, log_input: bool = False) -> torch.Tensor:
     """Sub-pixel peaks: per axis, the vertex of the parabola through ``log h`` at ``p - 1, p, p + 1``.
 
     Args:
-        heatmaps: ``(B, K, *S)`` positive heatmaps (probabilities).
+        heatmaps: ``(B, K, *S)`` positive heatmaps (probabilities), or their logarithms with ``log_input``.
         points: ``(B, K, D)`` integer arg-max positions (from :func:`heatmap_argmax`).
 
     Returns:
@@ -54,7 +54,7 @@ def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6
     """
     b, k = heatmaps.shape[:2]
     spatial = heatmaps.shape[2:]
-    logs = torch.log(heatmaps.clamp_min(eps)).reshape(b * k, -1)
+    logs = (heatmaps if log_input else torch.log(heatmaps.clamp_min(eps))).reshape(b * k, -1)
     pts = points.reshape(b * k, len(spatial)).long()
     strides = [int(torch.tensor(spatial[d + 1:]).prod()) for d in range(len(spatial))]
     index = sum(pts[:, d] * strides[d] for d in range(len(spatial)))
@@ -65,7 +65,7 @@ def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6
         lower = logs.gather(1, (index - stride * inside)[:, None])[:, 0]
         upper = logs.gather(1, (index + stride * inside)[:, None])[:, 0]
         curvature = lower - 2 * centre + upper
-        ok = inside & (curvature < -eps)
+        ok = inside & (curvature < -1e-12)
         shift = torch.where(ok, 0.5 * (lower - upper) / torch.where(ok, curvature, -torch.ones_like(curvature)), 0.0)
         refined[:, d] += shift.clamp(-0.5, 0.5)
     return refined.reshape(b, k, len(spatial))
@@ -89,30 +89,40 @@ def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def decode_keypoints(
-    heatmaps: torch.Tensor, mask: torch.Tensor | None = None, band: int = 0
+    logits: torch.Tensor, mask: torch.Tensor | None = None, band: int = 0
 ) -> dict[str, torch.Tensor]:
-    """Heatmaps -> sub-pixel keypoints, kept near the predicted mask's boundary when ``band > 0``.
+    """Heatmap logits -> sub-pixel keypoints, kept near the predicted mask's boundary when ``band > 0``.
+
+    Peaks are found on ``log sigmoid(logits)``, not on the probabilities: a confident heatmap decoder
+    saturates the sigmoid to exactly 1.0 over many pixels, and an arg-max over such ties returns the
+    first of them (the top-left one), whatever the true peak. The log-probability keeps the order.
 
     The heatmap peak is searched inside :func:`boundary_band` of ``mask``. Fallback: an image whose
-    mask is empty keeps its unconstrained peaks. ``confidence`` is the constrained peak's value over
-    the unconstrained one: 1 when the strongest response already lies on the structure's boundary,
-    small when the keypoint decoder preferred a place that the segmentation does not support.
+    mask is empty keeps its unconstrained peaks. ``confidence`` is the constrained peak's probability
+    over the unconstrained one: 1 when the strongest response already lies on the structure's
+    boundary, small when the keypoint decoder preferred a place that the segmentation does not support.
 
     Args:
-        heatmaps: ``(B, K, *S)`` probabilities.
+        logits: ``(B, K, *S)`` heatmap logits.
         mask: ``(B, 1, *S)`` 0/1 predicted mask on the same grid, or ``None``.
         band: half-width of the search band in pixels (0: no constraint).
 
     Returns:
-        ``points`` ``(B, K, D)`` float, ``scores`` ``(B, K)`` heatmap value at the chosen peak,
+        ``points`` ``(B, K, D)`` float, ``scores`` ``(B, K)`` heatmap probability at the chosen peak,
         ``confidence`` ``(B, K)`` in ``[0, 1]``.
     """
-    free_points, free_scores = heatmap_argmax(heatmaps)
-    points, scores = free_points, free_scores
+    logs = F.logsigmoid(logits.float())
+    free_points, free_logs = heatmap_argmax(logs)
+    points, peak_logs = free_points, free_logs
     if band > 0 and mask is not None:
         allowed = boundary_band(mask, band)
         has_mask = allowed.flatten(1).any(dim=1)  # (B,)
         allowed = allowed | ~has_mask.view(-1, *[1] * (allowed.ndim - 1))
-        points, scores = heatmap_argmax(torch.where(allowed, heatmaps, torch.zeros_like(heatmaps)))
-    confidence = (scores / free_scores.clamp_min(1e-12)).clamp(0.0, 1.0)
-    return {"points": refine_peaks(heatmaps, points), "scores": scores, "confidence": confidence}
+        points, peak_logs = heatmap_argmax(torch.where(allowed, logs, torch.full_like(logs, -torch.inf)))
+    confidence = torch.exp(peak_logs - free_logs).clamp(0.0, 1.0)
+    # the parabola is fitted to log p (exact for a Gaussian peak); where the sigmoid saturates, log p is
+    # flat to float precision and the logits themselves are fitted instead
+    saturated = (peak_logs > -1e-2)[..., None]
+    points = torch.where(saturated, refine_peaks(logits.float(), points, log_input=True),
+                         refine_peaks(logs, points, log_input=True))
+    return {"points": points, "scores": torch.exp(peak_logs), "confidence": confidence}
