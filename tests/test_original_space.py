@@ -250,3 +250,17 @@ def test_compare_working_and_original_crops(tiny_iris, tmp_path):
     assert table[["kp_err_mean", "kp_err_median", "kp_err_max"]].ge(0).all().all()
     assert table["kp_missed"].between(0, 1).all() and table["gflops"].gt(0).all()
     assert json.loads((tmp_path / "gls_original" / "models" / "gls_model.json").read_text())["network"]["local_size"] == [32, 32]
+
+
+def test_decode_keypoints_keeps_two_channels_off_one_spot():
+    """Channel 1 answers both roots, the left one more strongly than the right one; channel 0 owns the
+    left root. With a separation, channel 1 takes the right root."""
+    rows, cols = np.mgrid[:40, :80]
+    blob = lambda r, c, h: h - ((rows - r) ** 2 + (cols - c) ** 2) / 4.0  # noqa: E731
+    left, right = blob(20, 10, 30.0), blob(22, 70, 10.0)
+    logits = torch.tensor(np.stack([left, np.maximum(blob(20, 10, 16.0), right)]), dtype=torch.float32)[None]
+    together = decode_keypoints(logits)["points"][0]
+    assert torch.allclose(together[1], together[0], atol=0.5)
+    apart = decode_keypoints(logits, separation=10.0)["points"][0]
+    assert torch.allclose(apart[0], torch.tensor([20.0, 10.0]), atol=0.1)
+    assert torch.allclose(apart[1], torch.tensor([22.0, 70.0]), atol=0.1)

@@ -308,6 +308,8 @@ class GLSNet(nn.Module):
         self.num_keypoints = int(num_keypoints)
         self.fusion_window_channel = fusion_window_channel
         self.keypoint_band = int(keypoint_band)
+        # two keypoints closer than half a window would share most of their window: keep them apart
+        self.keypoint_separation = min(self.crop_size) / 2.0
         self.keypoint_jitter = float(keypoint_jitter)
         self.global_net = SharedEncoderNet(
             spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True)
@@ -375,7 +377,7 @@ class GLSNet(nn.Module):
         if self.stage == 1:
             return out
         mask = (global_logits.detach() > 0).to(heatmap_logits.dtype)
-        found = decode_keypoints(heatmap_logits.detach(), mask, self.keypoint_band)
+        found = decode_keypoints(heatmap_logits.detach(), mask, self.keypoint_band, self.keypoint_separation)
         out.update(
             {
                 GLSKeys.KEYPOINTS.value: found["points"],

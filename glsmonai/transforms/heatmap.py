@@ -88,8 +88,25 @@ def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
     return (dilated - eroded) > 0.5
 
 
+def _separate(logs: torch.Tensor, separation: float) -> torch.Tensor:
+    """Suppress, channel by channel from the strongest peak down, every pixel closer than
+    ``separation`` to a peak already taken, so no two keypoints share one spot (2D)."""
+    b, k = logs.shape[:2]
+    rows = torch.arange(logs.shape[2], device=logs.device, dtype=logs.dtype)[:, None]
+    cols = torch.arange(logs.shape[3], device=logs.device, dtype=logs.dtype)[None, :]
+    out = logs.clone()
+    for i in range(b):
+        taken = torch.zeros(logs.shape[2:], dtype=torch.bool, device=logs.device)
+        for ch in torch.argsort(logs[i].flatten(1).amax(dim=1), descending=True).tolist():
+            out[i, ch] = torch.where(taken, torch.full_like(out[i, ch], -torch.inf), out[i, ch])
+            peak, _ = heatmap_argmax(out[i : i + 1, ch : ch + 1])
+            r, c = peak[0, 0].tolist()
+            taken |= (rows - r) ** 2 + (cols - c) ** 2 < separation**2
+    return out
+
+
 def decode_keypoints(
-    logits: torch.Tensor, mask: torch.Tensor | None = None, band: int = 0
+    logits: torch.Tensor, mask: torch.Tensor | None = None, band: int = 0, separation: float = 0.0
 ) -> dict[str, torch.Tensor]:
     """Heatmap logits -> sub-pixel keypoints, kept near the predicted mask's boundary when ``band > 0``.
 
@@ -98,7 +115,9 @@ def decode_keypoints(
     first of them (the top-left one), whatever the true peak. The log-probability keeps the order.
 
     The heatmap peak is searched inside :func:`boundary_band` of ``mask``. Fallback: an image whose
-    mask is empty keeps its unconstrained peaks. ``confidence`` is the constrained peak's probability
+    mask is empty keeps its unconstrained peaks. With ``separation > 0`` the keypoints are also kept
+    apart (:func:`_separate`): when two channels peak at one spot (a left-root channel and a
+    right-root channel both answering the left root), the weaker one takes its best peak elsewhere. ``confidence`` is the constrained peak's probability
     over the unconstrained one: 1 when the strongest response already lies on the structure's
     boundary, small when the keypoint decoder preferred a place that the segmentation does not support.
 
@@ -106,6 +125,7 @@ def decode_keypoints(
         logits: ``(B, K, *S)`` heatmap logits.
         mask: ``(B, 1, *S)`` 0/1 predicted mask on the same grid, or ``None``.
         band: half-width of the search band in pixels (0: no constraint).
+        separation: least distance in pixels between two keypoints of one image (0: no constraint; 2D).
 
     Returns:
         ``points`` ``(B, K, D)`` float, ``scores`` ``(B, K)`` heatmap probability at the chosen peak,
@@ -119,6 +139,9 @@ def decode_keypoints(
         has_mask = allowed.flatten(1).any(dim=1)  # (B,)
         allowed = allowed | ~has_mask.view(-1, *[1] * (allowed.ndim - 1))
         points, peak_logs = heatmap_argmax(torch.where(allowed, logs, torch.full_like(logs, -torch.inf)))
+    if separation > 0 and logs.shape[1] > 1 and logs.ndim == 4:
+        allowed_logs = logs if not (band > 0 and mask is not None) else torch.where(allowed, logs, torch.full_like(logs, -torch.inf))
+        points, peak_logs = heatmap_argmax(_separate(allowed_logs, separation))
     confidence = torch.exp(peak_logs - free_logs).clamp(0.0, 1.0)
     # the parabola is fitted to log p (exact for a Gaussian peak); where the sigmoid saturates, log p is
     # flat to float precision and the logits themselves are fitted instead
