@@ -153,7 +153,6 @@ class Predictor:
             image=raw,
         )
 
-
     def _assemble_original(self, out: dict[str, torch.Tensor], grid) -> np.ndarray:
         """The global probability on the original grid, the window predictions pasted over it."""
         prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu(), mode="bilinear")
@@ -182,8 +181,8 @@ def run_inference(
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
 
     Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry; JPEG inputs get PNG masks),
-    ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence) and ``overlays/<name>.png``
-    (references from ``labels_dir``, or from the datalist). A bad file is logged and skipped.
+    ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence) and
+    ``overlays/<name>.png`` (references from ``labels_dir``, or from the datalist). A bad file is logged and skipped.
 
     Returns:
         ``(file, reason)`` for every file that failed.

@@ -205,9 +205,8 @@ def compare(
                 row["key_dice"] = key_region_dice_iou(pred, ref, ref_points, window)[0]
                 found = keypoints[keypoints["image"] == image_path.name].sort_values("k")[["row", "col"]].to_numpy()
                 if len(found) == len(ref_points):
-                    # in units of half the case's window: above 1 the keypoint is missed
                     errors.append(keypoint_errors(found, ref_points))
-                    half_windows.append(np.full(len(ref_points), min(window) / 2.0))
+                    half_windows.append(np.full(len(ref_points), min(window) / 2.0))  # missed beyond it
             per_case.append(row)
             masks.setdefault(image_path.name, {})[model] = pred
         table = pd.DataFrame([r for r in per_case if r["model"] == model])

@@ -11,7 +11,7 @@ import pandas as pd
 
 from glsmonai.data.datalist import datalist_keypoints, load_task, scan_list
 from glsmonai.data.io import find_partner, list_images, read_image, split_ext
-from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors
+from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
 from glsmonai.evaluation.metrics import dice_iou
 from glsmonai.keypoints import get_rule
 
@@ -168,8 +168,8 @@ def evaluate_folder(
         write_csv(kp_table, csv_path.with_name(f"{csv_path.stem}_keypoints.csv"))
         extra = [summarise(kp_table.rename(columns={"error": "kp_error"}), ["kp_error"])]
         if window is not None:
-            missed = ~(kp_table["error"] <= min(window) / 2.0)  # NaN errors count as missed
-            extra.append(pd.DataFrame([{"metric": "kp_missed", "n": len(missed), "mean": float(missed.mean())}]))
+            missed = summarise_keypoint_errors(kp_table["error"].to_numpy(), window)["missed_rate"]
+            extra.append(pd.DataFrame([{"metric": "kp_missed", "n": len(kp_table), "mean": missed}]))
         summary = pd.concat([summary, *extra], ignore_index=True)
     write_csv(table, csv_path)
     write_csv(summary, csv_path.with_name(f"{csv_path.stem}_summary.csv"))

@@ -117,8 +117,8 @@ def decode_keypoints(
     The heatmap peak is searched inside :func:`boundary_band` of ``mask``. Fallback: an image whose
     mask is empty keeps its unconstrained peaks. With ``separation > 0`` the keypoints are also kept
     apart (:func:`_separate`): when two channels peak at one spot (a left-root channel and a
-    right-root channel both answering the left root), the weaker one takes its best peak elsewhere. ``confidence`` is the constrained peak's probability
-    over the unconstrained one: 1 when the strongest response already lies on the structure's
+    right-root channel both answering the left root), the weaker one takes its best peak elsewhere.
+    ``confidence`` is the constrained peak's probability over the unconstrained one: 1 when the strongest response already lies on the structure's
     boundary, small when the keypoint decoder preferred a place that the segmentation does not support.
 
     Args:
@@ -133,15 +133,15 @@ def decode_keypoints(
     """
     logs = F.logsigmoid(logits.float())
     free_points, free_logs = heatmap_argmax(logs)
-    points, peak_logs = free_points, free_logs
+    searched = logs
     if band > 0 and mask is not None:
         allowed = boundary_band(mask, band)
         has_mask = allowed.flatten(1).any(dim=1)  # (B,)
         allowed = allowed | ~has_mask.view(-1, *[1] * (allowed.ndim - 1))
-        points, peak_logs = heatmap_argmax(torch.where(allowed, logs, torch.full_like(logs, -torch.inf)))
+        searched = torch.where(allowed, logs, torch.full_like(logs, -torch.inf))
     if separation > 0 and logs.shape[1] > 1 and logs.ndim == 4:
-        allowed_logs = logs if not (band > 0 and mask is not None) else torch.where(allowed, logs, torch.full_like(logs, -torch.inf))
-        points, peak_logs = heatmap_argmax(_separate(allowed_logs, separation))
+        searched = _separate(searched, separation)
+    points, peak_logs = (free_points, free_logs) if searched is logs else heatmap_argmax(searched)
     confidence = torch.exp(peak_logs - free_logs).clamp(0.0, 1.0)
     # the parabola is fitted to log p (exact for a Gaussian peak); where the sigmoid saturates, log p is
     # flat to float precision and the logits themselves are fitted instead

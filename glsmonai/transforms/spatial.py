@@ -87,7 +87,7 @@ class ToWorkingSized(MapTransform):
     grid used is stored in ``d["working_grid"]`` so predictions can be brought back.
 
     ``source_keys`` (e.g. ``{"image": "source", "label": "source_label"}``) keeps the original-resolution
-    arrays under other names, and ``d["to_source"]`` the ``(2, 2)`` map of working to original pixels
+    arrays under other names, and ``d["to_source"]`` the ``(2, 3)`` affine from working to original pixels
     (:meth:`WorkingGrid.to_original_affine`), for ``crop_space original``.
     """
 
