@@ -1,13 +1,12 @@
 """Prediction: a folder of scans in, masks named like the inputs with their geometry out.
 
 One :class:`Predictor` serves ``glsmonai predict`` and the bundle's ``inference.json``. A model folder
-is self-describing: :data:`~glsmonai.engines.runner.MODEL_INFO_FILE` records how the network was
+is self-describing: :data:`~glsmonai.model_folder.MODEL_INFO_FILE` records how the network was
 built and how scans were prepared, so nothing else is needed.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass
@@ -16,16 +15,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from monai.transforms import Compose
 from tqdm import tqdm
 
 from glsmonai.data.datalist import scan_list
-from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_images, mask_extension, read_image, split_ext, write_mask
-from glsmonai.engines.runner import MODEL_INFO_FILE, load_trained
-from glsmonai.evaluation.overlays import save_overlay
-from glsmonai.networks import GLSKeys, network_from_args
+from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_images, read_image, split_ext, write_mask
+from glsmonai.data.pairs import foreground, prediction_path
+from glsmonai.model_folder import load_trained, network_from_args, read_model_info
+from glsmonai.networks import GLSKeys
+from glsmonai.stages import later_output
 from glsmonai.transforms.crop import paste_windows
-from glsmonai.transforms.pipeline import load_transforms
+from glsmonai.transforms.pipeline import prediction_transforms
+from glsmonai.utils import atomic_write
+from glsmonai.visualize import save_overlay
 
 logger = logging.getLogger(__name__)
 
@@ -87,10 +88,7 @@ class Predictor:
         keypoint_band: int | None = None,
     ):
         model_dir = Path(model_dir)
-        info_path = model_dir / MODEL_INFO_FILE
-        if not info_path.is_file():
-            raise FileNotFoundError(f"{info_path}: not a GLS model folder (no {MODEL_INFO_FILE}; train first)")
-        self.info = json.loads(info_path.read_text())
+        self.info = read_model_info(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.threshold = threshold
         self.fusion = fusion
@@ -98,26 +96,19 @@ class Predictor:
         self.original = getattr(self.network, "crop_space", "working") == "original"
         if keypoint_band is not None and hasattr(self.network, "keypoint_band"):
             self.network.keypoint_band = int(keypoint_band)
-        load_trained(self.network, model_dir)
-        self.stage = self.network.stage
-        if self.network.num_keypoints:
-            self.network.set_stage(max(self.stage, 2))  # keypoints are always reported
+        self.stage = load_trained(self.network, model_dir)
+        if self.network.num_keypoints:  # keypoints (and so the local branch) are always reported
+            self.network.output = later_output(self.stage.output, GLSKeys.LOCAL.value)
         self.network.to(self.device).eval()
-        self.transforms = Compose(
-            load_transforms(
-                self.info["image_size"],
-                self.network.num_keypoints,
-                keypoint_rule=None,
-                intensity_percentiles=self.info.get("intensity_percentiles", (0.5, 99.5)),
-                with_label=False,
-                load=False,
-                crop_space="original" if self.original else "working",
-                crop_size=self.network.crop_size or None,
-                crop_window=self.info.get("crop_window"),
-                crop_window_mm=self.info.get("crop_window_mm"),
-            )
+        self.transforms = prediction_transforms(
+            self.info["image_size"],
+            self.info.get("intensity_percentiles", (0.5, 99.5)),
+            crop_space=self.network.crop_space if self.network.num_keypoints else "working",
+            crop_size=self.network.crop_size or None,
+            crop_window=self.info.get("crop_window"),
+            crop_window_mm=self.info.get("crop_window_mm"),
         )
-        logger.info("model %s (stage %d, working size %s)", model_dir, self.stage, self.info["image_size"])
+        logger.info("model %s (%s, working size %s)", model_dir, self.stage.name, self.info["image_size"])
 
     @torch.no_grad()
     def predict(self, path: str | os.PathLike) -> Prediction:
@@ -132,7 +123,7 @@ class Predictor:
             prob = self._assemble_original(out, grid)
             window = tuple(float(w) for w in extra["window"][0].cpu())
         else:
-            key = GLSKeys.FUSED.value if self.stage == 3 else GLSKeys.GLOBAL.value
+            key = GLSKeys.FUSED.value if self.stage.output == GLSKeys.FUSED.value else GLSKeys.GLOBAL.value
             prob_working = torch.sigmoid(out[key][0]).cpu()
             prob = grid.image_to_original(prob_working, mode="bilinear")[0].numpy().astype(np.float32)
             window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
@@ -156,9 +147,9 @@ class Predictor:
     def _assemble_original(self, out: dict[str, torch.Tensor], grid) -> np.ndarray:
         """The global probability on the original grid, the window predictions pasted over it."""
         prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu(), mode="bilinear")
-        if self.stage == 1:
+        if self.stage.output == GLSKeys.GLOBAL.value:
             return prob[0].numpy().astype(np.float32)
-        key = GLSKeys.FUSED.value if self.stage == 3 and self.fusion else GLSKeys.LOCAL.value
+        key = GLSKeys.FUSED.value if self.stage.output == GLSKeys.FUSED.value and self.fusion else GLSKeys.LOCAL.value
         windows = torch.sigmoid(out[key]).cpu()
         centres, size = out[GLSKeys.CENTRES.value][0].cpu(), out[GLSKeys.WINDOW.value][0].cpu()
         return paste_windows(torch.as_tensor(prob), windows, centres, size)[0].numpy().astype(np.float32)
@@ -206,7 +197,7 @@ def run_inference(
         stem, ext = split_ext(path)
         try:
             pred = predictor.predict(path)
-            write_mask(output_dir / f"{stem}_seg{mask_extension(ext)}", pred.mask, pred.geometry)
+            write_mask(prediction_path(output_dir, stem, ext), pred.mask, pred.geometry)
             for k, ((r, c), s, q) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence)):
                 rows.append({"image": path.name, "k": k, "row": round(float(r), 3), "col": round(float(c), 3),
                              "score": round(float(s), 4), "confidence": round(float(q), 4)})
@@ -215,15 +206,13 @@ def run_inference(
                 reference = None
                 if ref_path is not None:
                     ref = read_image(ref_path)[0]
-                    reference = ref > 0 if label_value is None else ref == label_value
+                    reference = foreground(ref, label_value)
                 save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints, pred.window_size)
         except (OSError, ValueError, RuntimeError) as err:
             logger.error("%s: %s", path, err)
             failures.append((str(path), str(err)))
     table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score", "confidence"])
-    tmp = output_dir / ".keypoints.csv.tmp"
-    table.to_csv(tmp, index=False)
-    os.replace(tmp, output_dir / "keypoints.csv")
+    atomic_write(output_dir / "keypoints.csv", lambda tmp: table.to_csv(tmp, index=False))
     logger.info("predicted %d of %d scans into %s", len(scans) - len(failures), len(scans), output_dir)
     if failures:
         summary = "\n".join(f"  {f}: {r}" for f, r in failures)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["as_bool"]
+import os
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+__all__ = ["as_bool", "atomic_write"]
 
 
 def as_bool(value: bool | str) -> bool:
@@ -20,3 +25,37 @@ def as_bool(value: bool | str) -> bool:
             raise ValueError(f"expected true or false, got {value!r}")
         return word in ("true", "1", "yes")
     return bool(value)
+
+
+# hand-written: the standard library has no atomic file write, and none of our dependencies exposes one
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Write a file so that a crash never leaves half of it under its final name.
+
+    ``write(tmp)`` writes a hidden, uniquely named sibling ``.<stem>.<8 hex>.tmp<suffixes>``, which is
+    then renamed to ``path`` (atomic on one file system). The temporary name ends with the file's own
+    suffixes (``.png``, ``.nii.gz``), since writers such as PIL, pandas and SimpleITK pick the format
+    from it.
+
+    Args:
+        path: the file to write; its folder is created.
+        write: writes the whole content to the path it is given.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+
+    Raises:
+        Exception: whatever ``write`` raises; the temporary file is removed and an existing ``path``
+            is left untouched.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ext = "".join(path.suffixes)
+    stem = path.name[: len(path.name) - len(ext)]
+    tmp = path.with_name(f".{stem}.{uuid.uuid4().hex[:8]}.tmp{ext}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -67,12 +67,30 @@ def test_single_stage_run_ids_and_thesis_overlay(tiny_iris, tmp_path, trained):
     assert "lr 5e-05" in proc.stdout + proc.stderr
 
 
-def test_evaluate_overlay_writes_metrics_saver_csvs(trained, tiny_iris):
+def test_evaluate_overlay_scores_like_the_evaluate_command(trained, tiny_iris, tmp_path):
     proc = bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), *TINY)
     check(proc)
-    raw = pd.read_csv(trained / "eval" / "test_mean_dice_raw.csv")
-    assert len(raw) == 2 and raw.iloc[:, 0].str.endswith(".nii.gz").all()
-    assert (trained / "eval" / "metrics.csv").is_file()
+    bundle_table = pd.read_csv(trained / "eval" / "metrics.csv")
+    datalist = str(tiny_iris / "datalist.json")
+    assert cli_main(["predict", "-i", datalist, "--split", "testing", "-o", str(tmp_path / "p"), "-m", str(trained / "models"),
+                     "--no-overlays"]) == 0
+    assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", datalist, "--split", "testing",
+                     "--csv", str(tmp_path / "r.csv")]) == 0
+    cli_table = pd.read_csv(tmp_path / "r.csv")
+    assert len(bundle_table) == 2 and bundle_table["image"].str.endswith(".nii.gz").all()
+    pd.testing.assert_frame_equal(bundle_table, cli_table)
+
+
+def test_one_stage_is_changed_from_the_command_line(tiny_iris, tmp_path):
+    # the engines are config objects: stage 2 trains 2 epochs, the others 1, without touching Python
+    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), *TINY,
+                  "--stage2#trainer#max_epochs", "2", "--stage3#train_handlers#1#print_lr", "True")
+    check(proc)
+    log = proc.stdout + proc.stderr
+    assert "stage1: 1 epoch(s)" in log and "stage2: 2 epoch(s)" in log and "stage3: 1 epoch(s)" in log
+    models = tmp_path / "models"
+    assert (models / "stage2_checkpoint_epoch=2.pt").is_file() and (models / "stage1_checkpoint_epoch=1.pt").is_file()
+    assert "Current learning rate" in log  # stage 3's LrScheduleHandler now logs its rate
 
 
 def test_inference_bundle_matches_predict_cli(trained, tiny_iris, tmp_path):
@@ -120,7 +138,7 @@ def test_evaluate_cli(trained, tiny_iris, tmp_path, capsys):
     assert cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(tmp_path / "p"), "-m", str(trained / "models"), "--no-overlays"]) == 0
     assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", str(tiny_iris / "labels"), "--csv", str(tmp_path / "r.csv")]) == 0
     table = pd.read_csv(tmp_path / "r.csv")
-    assert list(table.columns) == ["image", "dice", "iou"] and len(table) == 10
+    assert list(table.columns) == ["image", "dice", "iou", "hd95"] and len(table) == 10
     assert table["dice"].between(0, 1).all()
     assert capsys.readouterr().out.strip().splitlines()[-1].startswith("mean Dice ")
 

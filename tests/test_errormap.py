@@ -13,11 +13,11 @@ from glsmonai.data.io import write_mask
 from glsmonai.evaluation.errormap import (
     error_map,
     error_map_from_folders,
-    errormap_rule,
     save_error_map,
     save_rule,
     suggest_keypoints,
 )
+from glsmonai.keypoints import errormap_rule
 
 GRID = (64, 128)
 

@@ -113,3 +113,11 @@ def test_summary_nan_counts_as_missed():
     assert summary["missed_rate"] == pytest.approx(0.5) and summary["n_undefined"] == 1
     empty = summarise_keypoint_errors(np.zeros((0, 2)), (10, 10))
     assert empty["n"] == 0 and math.isnan(empty["mean"]) and math.isnan(empty["missed_rate"])
+
+
+def test_summary_with_one_window_per_error():
+    # half windows 4, 1.5 (smaller side 3), 6: 5 > 4 missed, 1 < 1.5 kept, 7 > 6 missed
+    summary = summarise_keypoint_errors(np.array([5.0, 1.0, 7.0]), np.array([[8, 8], [3, 10], [12, 12]]))
+    assert summary["missed_rate"] == pytest.approx(2 / 3) and summary["mean"] == pytest.approx(13 / 3)
+    with pytest.raises(ValueError, match="one window per error"):
+        summarise_keypoint_errors(np.array([5.0, 1.0, 7.0]), np.array([[8, 8], [3, 10]]))

@@ -53,12 +53,16 @@ def test_evaluate_folder_writes_reports(tmp_path):
     write_mask(labels / "small.png", np.zeros((5, 4)))
     table, summary, failures = evaluate_folder(pred, labels, tmp_path / "out" / "report.csv")
     assert sorted(table["image"]) == ["empty.nii.gz", "x.nii.gz"]
+    assert list(table.columns) == ["image", "dice", "iou", "hd95"]
     row = table.set_index("image").loc["x.nii.gz"]
     assert row["dice"] == pytest.approx(0.5) and row["iou"] == pytest.approx(1 / 3)
+    assert row["hd95"] == 1.0  # rows 0-1 against rows 1-2: half the edge pixels 1 away (MONAI)
     assert math.isnan(table.set_index("image").loc["empty.nii.gz", "dice"])
+    assert math.isnan(table.set_index("image").loc["empty.nii.gz", "hd95"])
     assert {f[0].split("/")[-1] for f in failures} == {"orphan_seg.nii.gz", "small_seg.png"}
     saved = pd.read_csv(tmp_path / "out" / "report_summary.csv").set_index("metric")
     assert saved.loc["dice", "mean"] == pytest.approx(0.5) and saved.loc["dice", "n"] == 1
+    assert list(saved.index) == ["dice", "iou", "hd95"] and saved.loc["hd95", "mean"] == 1.0
     assert list(saved.columns) == ["n", "mean", "std", "median", "min", "max"]
     # another label value makes x's reference empty
     table, _, _ = evaluate_folder(pred, labels, tmp_path / "r2.csv", label_value=1)
@@ -80,7 +84,8 @@ def test_evaluate_key_region_columns(tmp_path):
     # left window: 4 x 4 reference pixels (cols 4-7), 4 x 2 predicted; right: 4 x 5 in both
     assert row["key_dice"] == pytest.approx(2 * (8 + 20) / ((16 + 20) + (8 + 20)))
     assert row["dice"] == pytest.approx(2 * 88 / (96 + 88))
-    assert list(summary["metric"]) == ["dice", "iou", "key_dice", "key_iou"]
+    assert row["hd95"] == 2.0  # the two missed columns
+    assert list(summary["metric"]) == ["dice", "iou", "hd95", "key_dice", "key_iou"]
     with pytest.raises(ValueError, match="both a keypoint rule and a window"):
         evaluate_folder(pred, labels, tmp_path / "r.csv", key_rule="iris_roots")
 

@@ -1,11 +1,12 @@
-"""Network output shapes on odd sizes, stage freezing, the named outputs."""
+"""Network output shapes on odd sizes, freezing parts, the named outputs."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from glsmonai.networks import FusionNet, GLSKeys, GLSNet, SharedEncoderNet
+from glsmonai.networks import FusionNet, GLSKeys, GLSNet, SegmentationOnly, SharedEncoderNet
+from glsmonai.stages import enter_stage
 
 SMALL = (4, 8, 8, 16, 16)
 
@@ -25,14 +26,16 @@ def test_table1_widths_by_default():
 
 
 @pytest.mark.parametrize("shape", [(48, 48), (45, 61)])
-def test_gls_outputs_per_stage(shape):
+def test_gls_outputs_up_to_the_requested_one(shape):
     net = GLSNet(num_keypoints=3, crop_size=(20, 16), channels=SMALL)
     x = torch.rand(2, 1, *shape)
-    net.set_stage(1)
+    net.output = "global"
     out = net(x)
     assert set(out) == {GLSKeys.GLOBAL.value, GLSKeys.HEATMAP.value}
     assert out["heatmap"].shape == (2, 3, *shape)
-    net.set_stage(3)
+    net.output = "local"
+    assert "fused" not in net(x) and net(x)["local"].shape == (6, 1, 20, 16)
+    net.output = "fused"
     out = net(x)
     assert out["keypoints"].shape == (2, 3, 2) and out["scores"].shape == (2, 3)
     assert out["local"].shape == (6, 1, 20, 16)
@@ -40,27 +43,50 @@ def test_gls_outputs_per_stage(shape):
     assert out["windows"].amax() == 1
 
 
-def test_freezing_per_stage():
+def trainable(module):
+    return {p.requires_grad for p in module.parameters()}
+
+
+def test_freeze_keeps_a_part_out_of_training_mode():
     net = GLSNet(crop_size=(16, 16), channels=SMALL)
+    net.freeze("global_net")
+    net.train()
+    assert trainable(net.global_net) == {False} and not net.global_net.training
+    assert trainable(net.local_net) == {True} and net.local_net.training
+    assert net.frozen == {"global_net"}
+    net.unfreeze()
+    net.train()
+    assert trainable(net) == {True} and net.global_net.training and net.frozen == frozenset()
+    with pytest.raises(ValueError, match="unknown part 'encoder'"):
+        net.freeze("encoder")
 
-    def trainable(module):
-        return {p.requires_grad for p in module.parameters()}
 
-    net.set_stage(1)
+def test_enter_stage_follows_the_stage_table():
+    net = GLSNet(crop_size=(16, 16), channels=SMALL)
+    params = enter_stage(net, "stage1")
     assert trainable(net.global_net) == {True} and trainable(net.local_net) == {False} and trainable(net.fusion) == {False}
-    net.set_stage(2)
+    assert len(params) == len(list(net.global_net.parameters())) and net.output == "global"
+    enter_stage(net, 2)
     assert trainable(net.global_net) == {False} and trainable(net.local_net) == {True} and trainable(net.fusion) == {False}
     net.train()
-    assert not net.global_net.training and net.local_net.training
-    net.set_stage(3)
+    assert not net.global_net.training and net.local_net.training and net.output == "local"
+    params = enter_stage(net, "stage3")
     net.train()
-    assert trainable(net) == {True} and net.global_net.training
-    with pytest.raises(ValueError, match="stage must be"):
-        net.set_stage(4)
+    assert trainable(net) == {True} and net.global_net.training and len(params) == len(list(net.parameters()))
+    with pytest.raises(ValueError, match="unknown stage 4; choose from"):
+        enter_stage(net, 4)
+
+
+def test_a_baseline_has_stage1_only():
+    net = SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4))
+    assert len(enter_stage(net, "stage1")) == len(list(net.parameters()))
+    with pytest.raises(ValueError, match="one-stage baseline"):
+        enter_stage(net, "stage2")
 
 
 def test_stage2_gradients_reach_only_the_local_net():
-    net = GLSNet(crop_size=(16, 16), channels=SMALL, stage=2)
+    net = GLSNet(crop_size=(16, 16), channels=SMALL)
+    enter_stage(net, "stage2")
     out = net(torch.rand(1, 1, 32, 32))
     out["local"].mean().backward()
     assert all(p.grad is None for p in net.global_net.parameters())
@@ -68,6 +94,6 @@ def test_stage2_gradients_reach_only_the_local_net():
 
 
 def test_stage3_gradients_reach_the_global_net_through_fusion():
-    net = GLSNet(crop_size=(16, 16), channels=SMALL, stage=3)
+    net = GLSNet(crop_size=(16, 16), channels=SMALL)
     net(torch.rand(1, 1, 32, 32))["fused"].mean().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.global_net.parameters())

@@ -138,12 +138,10 @@ def test_augmentation_is_carried_to_the_original_windows():
 
 
 def load_free_chain(shape, data):
-    from glsmonai.transforms import to_working_keeping_source
+    from glsmonai.transforms import CropWindowd, ToWorkingSized
 
-    data = dict(data)
-    for t in to_working_keeping_source((64, 64), (8, 8)):
-        data = t(data)
-    return data
+    data = ToWorkingSized(["image", "label"], (64, 64), source_keys={"image": "source", "label": "source_label"})(data)
+    return CropWindowd((8, 8))(data)
 
 
 def test_crop_windows_samples_the_working_prediction_at_the_same_pixels():

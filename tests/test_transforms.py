@@ -6,19 +6,17 @@ import numpy as np
 import pytest
 import torch
 
+from monai.transforms import GenerateHeatmapd
+
 from glsmonai.keypoints import iris_roots
 from glsmonai.transforms import (
-    KeypointCrop,
-    KeypointCropd,
     Keypointsd,
-    PasteAtPoints,
     RandKeypointAffined,
     ToWorkingSized,
     WorkingGrid,
     crop_at_points,
     heatmap_argmax,
     paste_at_points,
-    target_transforms,
 )
 
 
@@ -31,7 +29,7 @@ class TestHeatmap:
     def test_peak_at_each_keypoint(self):
         pts = np.array([[5.0, 7.0], [20.0, 30.0]], dtype=np.float32)
         d = {"image": torch.zeros(1, 32, 40), "label": torch.zeros(1, 32, 40), "keypoints": pts}
-        out = target_transforms(sigma=2.0)[0](d)
+        out = GenerateHeatmapd(keys="keypoints", heatmap_keys="heatmap", ref_image_keys="image", sigma=2.0)(d)
         hm = np.asarray(out["heatmap"])
         assert hm.shape == (2, 32, 40)
         assert _peak(hm[0]) == (5, 7) and _peak(hm[1]) == (20, 30)
@@ -85,16 +83,6 @@ class TestCrop:
         patches = torch.rand(2, 1, 4, 4, requires_grad=True)
         paste_at_points(patches, torch.tensor([[[3, 3], [10, 10]]]), (16, 16)).sum().backward()
         assert torch.all(patches.grad == 1)
-
-    def test_array_and_dict_versions(self):
-        img = torch.rand(1, 16, 16)
-        pts = np.array([[4.0, 4.0], [12.0, 9.0]])
-        crops = KeypointCrop((6, 6))(img, pts)
-        assert crops.shape == (2, 1, 6, 6)
-        d = KeypointCropd(["image"], "keypoints", (6, 6))({"image": img, "keypoints": pts})
-        assert torch.equal(d["image"], crops)
-        back = PasteAtPoints((16, 16))(crops, pts)
-        assert torch.equal(back[0, 1:7, 1:7], img[0, 1:7, 1:7])
 
     def test_mismatched_dims_raise(self):
         with pytest.raises(ValueError, match="do not match"):

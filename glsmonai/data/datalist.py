@@ -14,6 +14,8 @@ import json
 import os
 from pathlib import Path
 
+from glsmonai.utils import atomic_write
+
 __all__ = ["load_datalist", "load_task", "write_datalist", "scan_list", "datalist_keypoints"]
 
 
@@ -72,12 +74,8 @@ def load_task(datalist: str | os.PathLike) -> dict:
 
 def write_datalist(path: str | os.PathLike, splits: dict[str, list[dict]]) -> Path:
     """Write a datalist JSON atomically."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(splits, indent=1))
-    os.replace(tmp, path)
-    return path
+    text = json.dumps(splits, indent=1)
+    return atomic_write(path, lambda tmp: tmp.write_text(text))
 
 
 def scan_list(

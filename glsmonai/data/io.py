@@ -11,12 +11,14 @@ so a crash never leaves half a file under the final name.
 from __future__ import annotations
 
 import os
-import uuid
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
+
+from glsmonai.utils import atomic_write
 
 __all__ = ["IMAGE_EXTENSIONS", "Geometry", "read_image", "write_mask", "split_ext", "list_images", "mask_extension", "write_image", "find_partner"]
 
@@ -158,24 +160,24 @@ def write_mask(path: str | os.PathLike, mask: np.ndarray, geometry: Geometry | N
 
 
 def _write_atomic(image: sitk.Image, path: Path) -> Path:
-    """Write into a hidden temporary folder beside ``path``, then rename into place.
+    """Write ``image`` to ``path`` with :func:`~glsmonai.utils.atomic_write`.
 
-    Writing under the final name inside the temporary folder keeps MetaImage headers pointing at
-    the right data file (``.mhd`` + ``.raw``); the data file is moved before its header.
+    A MetaImage header (``.mhd``) names its data file (``.raw``), so that pair is first written
+    under the final names in a hidden temporary folder beside ``path``; the data file is moved into
+    place before its header.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp_dir = path.parent / f".tmp-{uuid.uuid4().hex[:8]}"
-    tmp_dir.mkdir()
-    try:
-        sitk.WriteImage(image, str(tmp_dir / path.name), useCompression=path.name.endswith(".gz"))
-        written = sorted(tmp_dir.iterdir(), key=lambda p: p.name == path.name)  # header last
-        for item in written:
-            os.replace(item, path.parent / item.name)
-    finally:
-        for item in tmp_dir.iterdir():
-            item.unlink()
-        tmp_dir.rmdir()
-    return path
+    compress = path.name.endswith(".gz")
+
+    def write(tmp: Path) -> None:
+        if path.suffix.lower() != ".mhd":
+            sitk.WriteImage(image, str(tmp), useCompression=compress)
+            return
+        with tempfile.TemporaryDirectory(prefix=".tmp-", dir=path.parent) as folder:
+            sitk.WriteImage(image, str(Path(folder) / path.name), useCompression=compress)
+            for item in Path(folder).iterdir():
+                os.replace(item, tmp if item.name == path.name else path.parent / item.name)
+
+    return atomic_write(path, write)
 
 
 def write_image(path: str | os.PathLike, array: np.ndarray, spacing: tuple[float, float] = (1.0, 1.0)) -> Path:

@@ -1,9 +1,12 @@
-"""Training: one MONAI/Ignite loop, three stages described as data."""
+"""Training: MONAI's engines, wired per stage in ``bundles/gls/train.json``, and what a config cannot say."""
 
-from glsmonai.engines.runner import MODEL_INFO_FILE, STAGE_NAMES, GLSTrainingRun, load_trained, stage_checkpoint
-from glsmonai.engines.stages import STAGE_OUTPUT, GLSLoss, StageOutputd, prepare_gls_batch
+from glsmonai.engines.batch import SOURCE_KEYS, StageOutputd, prepare_gls_batch
+from glsmonai.engines.handlers import FinalValidation, ProgressHandler, RunningLoss, StageStart, loss_value
+from glsmonai.engines.loss import GLSLoss, local_target, output_target
+from glsmonai.engines.workflow import run_stage, setup_run
+from glsmonai.stages import enter_stage
 
 __all__ = [
-    "MODEL_INFO_FILE", "STAGE_NAMES", "STAGE_OUTPUT", "GLSLoss", "GLSTrainingRun", "StageOutputd", "load_trained",
-    "prepare_gls_batch", "stage_checkpoint",
+    "SOURCE_KEYS", "FinalValidation", "GLSLoss", "ProgressHandler", "RunningLoss", "StageOutputd", "StageStart",
+    "enter_stage", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
 ]

@@ -1,1 +1,1 @@
-"""Metrics, CSV reports and overlays."""
+"""Metrics, CSV reports, error maps and model comparisons."""

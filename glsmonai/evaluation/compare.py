@@ -2,7 +2,8 @@
 
 Every model is trained with the same bundle (``bundles/gls/train.json`` plus its overlay), the same
 data, overrides and budget, predicted on the test split (the validation split when there is none) with
-the same predictor, and scored per case: Dice, IoU, 95 % Hausdorff distance (MONAI), key-region Dice
+the same predictor, and scored per case as ``glsmonai evaluate`` scores one
+(:mod:`glsmonai.evaluation.scoring`): Dice, IoU, 95 % Hausdorff distance (MONAI), key-region Dice
 inside the GLS crop windows at the reference keypoints, and, for the models that predict keypoints
 (GS, GLS), the keypoint error in original pixels.
 """
@@ -21,24 +22,23 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from monai.metrics import compute_hausdorff_distance
 from PIL import Image, ImageDraw
 from torch.utils.flop_counter import FlopCounterMode
 
 from glsmonai.data.datalist import load_datalist, load_task
 from glsmonai.data.io import read_image, split_ext
-from glsmonai.engines.runner import MODEL_INFO_FILE
-from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
-from glsmonai.evaluation.metrics import dice_iou
-from glsmonai.evaluation.overlays import GREEN, RED, contour, to_rgb
+from glsmonai.data.pairs import foreground, prediction_path
 from glsmonai.evaluation.reports import write_csv
+from glsmonai.evaluation.scoring import score_case, summarise_cases
 from glsmonai.inference import run_inference
-from glsmonai.networks import network_from_args
+from glsmonai.model_folder import network_from_args, read_model_info, trained_stage
+from glsmonai.stages import Stage
 from glsmonai.transforms.spatial import WorkingGrid
+from glsmonai.visualize import GREEN, RED, contour, to_rgb
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODELS", "compare", "hd95"]
+__all__ = ["MODELS", "compare"]
 
 #: model name -> overlay on train.json (None: GLS itself)
 MODELS: dict[str, str | None] = {
@@ -50,17 +50,11 @@ MODELS: dict[str, str | None] = {
     "gls_working": "gls/crop_working.json",
     "gls_original": "gls/crop_original.json",
 }
+#: the per-case columns of ``cases.csv`` after ``model, image`` (``key_dice`` where a case has keypoints)
+CASE_METRICS = ("dice", "iou", "hd95", "key_dice")
 #: models whose crop windows define the key regions, in order of preference
 WINDOW_MODELS = ("gls", "gls_working", "gls_original", "gs")
 DEFAULT_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
-
-
-def hd95(pred: np.ndarray, ref: np.ndarray) -> float:
-    """95 % Hausdorff distance in pixels (MONAI); NaN when either mask is empty."""
-    if not pred.any() or not ref.any():
-        return float("nan")
-    as_onehot = lambda m: torch.from_numpy(np.asarray(m, bool))[None, None].float()  # noqa: E731
-    return float(compute_hausdorff_distance(as_onehot(pred), as_onehot(ref), percentile=95)[0, 0])
 
 
 TIMING_FILE = "train_time.json"
@@ -97,12 +91,12 @@ def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Pa
     return seconds
 
 
-def _cost(info: dict, stage: int) -> tuple[float, float]:
-    """Parameters (millions) of the parts used and GFLOPs of one forward pass at the working size."""
+def _cost(info: dict, stage: Stage) -> tuple[float, float]:
+    """Parameters (millions) of the parts used up to the stage's output and GFLOPs of one forward pass
+    at the working size."""
     net = network_from_args(info["network"]).eval()
-    if getattr(net, "num_keypoints", 0):
-        net.set_stage(stage)
-    used = net.global_net if getattr(net, "num_keypoints", 0) and stage == 1 else net
+    net.output = stage.output
+    used = net.part("global_net") if stage.output == "global" else net
     x = torch.zeros(1, info["network"].get("in_channels", 1), *info["image_size"])
     extra = {}
     if info["network"].get("crop_space") == "original":  # the local cost depends on local_size only
@@ -121,6 +115,12 @@ def _markdown(table: pd.DataFrame) -> str:
     lines = ["| " + " | ".join(r) + " |" for r in cells]
     lines.insert(1, "|" + "---|" * len(table.columns))
     return "\n".join(lines) + "\n"
+
+
+def _stat(summary: pd.DataFrame, metric: str, column: str = "mean") -> float:
+    """``column`` of ``metric`` in a :func:`~glsmonai.evaluation.scoring.summarise_cases` table indexed by
+    metric; NaN when the metric was not measured."""
+    return float(summary.at[metric, column]) if metric in summary.index else float("nan")
 
 
 def _panel(path: Path, image: np.ndarray, ref: np.ndarray, preds: dict[str, np.ndarray]) -> None:
@@ -178,7 +178,7 @@ def compare(
         timings[model] = (train_s, time.perf_counter() - start)
         if failures:
             raise RuntimeError(f"{model}: prediction failed for {len(failures)} case(s): {failures[0]}")
-    infos = {m: json.loads((out / m / "models" / MODEL_INFO_FILE).read_text()) for m in models}
+    infos = {m: read_model_info(out / m / "models") for m in models}
     window_model = next((m for m in WINDOW_MODELS if m in infos), None)
     if window_model is None:
         raise ValueError(f"compare needs one of {WINDOW_MODELS} among the models: the key regions are the GLS windows")
@@ -188,41 +188,41 @@ def compare(
     for model in models:
         info, run = infos[model], out / model
         keypoints = pd.read_csv(run / "predictions" / "keypoints.csv")
-        errors, windows, half_windows = [], [], []
+        errors, windows = [], []  # per keypoint: its error and its case's window (cases differ in size)
         for case in cases:
             image_path = Path(case["image"])
             stem = split_ext(image_path)[0]
-            pred = read_image(next((run / "predictions").glob(f"{stem}_seg.*")))[0] > 0
+            pred = read_image(prediction_path(run / "predictions", stem, split_ext(image_path)[1]))[0] > 0
             ref_map, geometry = read_image(case["label"])
-            ref = ref_map > 0 if label_value is None else ref_map == label_value
+            ref = foreground(ref_map, label_value)
             scale = WorkingGrid(geometry.shape, tuple(infos[window_model]["image_size"])).scale
             window = tuple(int(round(c)) for c in fixed_window) if fixed_window else tuple(int(round(c / scale)) for c in crop)
-            windows.append(window)
-            dice, iou = dice_iou(pred, ref)
-            row = {"model": model, "image": image_path.name, "dice": dice, "iou": iou, "hd95": hd95(pred, ref)}
+            ref_points = found = None
             if case.get("keypoints"):
                 ref_points = np.asarray(case["keypoints"], float)
-                row["key_dice"] = key_region_dice_iou(pred, ref, ref_points, window)[0]
                 found = keypoints[keypoints["image"] == image_path.name].sort_values("k")[["row", "col"]].to_numpy()
-                if len(found) == len(ref_points):
-                    errors.append(keypoint_errors(found, ref_points))
-                    half_windows.append(np.full(len(ref_points), min(window) / 2.0))  # missed beyond it
-            per_case.append(row)
+                if len(found) != len(ref_points):  # the model predicts no keypoints, or not these
+                    found = None
+            scores = score_case(pred, ref, ref_points, found, window)
+            per_case.append({"model": model, "image": image_path.name,
+                             **{m: scores[m] for m in CASE_METRICS if m in scores}})
+            kp_errors = scores.get("kp_errors", ())
+            errors += list(kp_errors)
+            windows += [window] * len(kp_errors)
             masks.setdefault(image_path.name, {})[model] = pred
         table = pd.DataFrame([r for r in per_case if r["model"] == model])
-        params, gflops = _cost(info, stage=1 if model == "gs" else 3)
-        kp = summarise_keypoint_errors(np.stack(errors), windows[0]) if errors else {}
-        if errors:  # cases of different sizes have different windows: missed per case
-            kp["missed_rate"] = float(np.mean(~(np.concatenate(errors) <= np.concatenate(half_windows))))
+        params, gflops = _cost(info, trained_stage(out / model / "models"))
+        metrics = [m for m in CASE_METRICS if m in table]
+        stats = summarise_cases(table, metrics, np.array(errors), np.array(windows)).set_index("metric")
         train_s, infer_s = timings[model]
         summary = {
             "model": model,
-            "dice": table["dice"].mean(), "dice_std": table["dice"].std(),
-            "iou": table["iou"].mean(), "iou_std": table["iou"].std(),
-            "key_dice": table["key_dice"].mean() if "key_dice" in table else float("nan"),
-            "hd95": table["hd95"].mean(),
-            "kp_err_mean": kp.get("mean", float("nan")), "kp_err_median": kp.get("median", float("nan")),
-            "kp_err_max": kp.get("max", float("nan")), "kp_missed": kp.get("missed_rate", float("nan")),
+            "dice": _stat(stats, "dice"), "dice_std": _stat(stats, "dice", "std"),
+            "iou": _stat(stats, "iou"), "iou_std": _stat(stats, "iou", "std"),
+            "key_dice": _stat(stats, "key_dice"),
+            "hd95": _stat(stats, "hd95"),
+            "kp_err_mean": _stat(stats, "kp_error"), "kp_err_median": _stat(stats, "kp_error", "median"),
+            "kp_err_max": _stat(stats, "kp_error", "max"), "kp_missed": _stat(stats, "kp_missed"),
             "params_M": params, "gflops": gflops, "train_min": train_s / 60, "infer_img_s": len(cases) / infer_s,
         }
         rows.append(summary)
@@ -234,6 +234,6 @@ def compare(
     for case in cases[:n_panels]:
         name = Path(case["image"]).name
         ref_map, _ = read_image(case["label"])
-        ref = ref_map > 0 if label_value is None else ref_map == label_value
+        ref = foreground(ref_map, label_value)
         _panel(out / "panels" / f"{split_ext(name)[0]}.png", read_image(case["image"])[0], ref, masks[name])
     return result

@@ -13,9 +13,9 @@ box is shrunk onto the grid, and identical relative error patterns give identica
 the object's size. Geometry is never distorted by the image border: the part of an enlarged box that
 falls outside the image is sampled as error-free.
 
-The hottest spots of the map give a keypoint rule (:func:`suggest_keypoints`, :func:`save_rule`,
-:func:`errormap_rule`): each spot is a position ``(u, v)`` relative to a component's enlarged box, so
-it can be placed on any new label map.
+The hottest spots of the map give a keypoint rule (:func:`suggest_keypoints`, :func:`save_rule`; read
+back by :func:`glsmonai.keypoints.errormap_rule`): each spot is a position ``(u, v)`` relative to a
+component's enlarged box, so it can be placed on any new label map.
 
 Coordinates: a pixel ``(i, j)`` is the unit square ``[i, i + 1) x [j, j + 1)`` in *edge* coordinates;
 its centre, the usual ``[row, col]`` keypoint coordinate, is ``(i + 0.5, j + 0.5)`` there.
@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import os
-import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,27 +34,29 @@ from PIL import Image
 from scipy import ndimage
 
 from glsmonai.data.io import read_image
-from glsmonai.evaluation.reports import pair_predictions
+from glsmonai.data.pairs import foreground, pair_predictions
+from glsmonai.keypoints import (
+    RULE_KIND,
+    RULE_VERSION,
+    Box,
+    check_margin,
+    check_n_components,
+    check_rule_points,
+    component_boxes,
+    enlarged_box,
+)
+from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "component_boxes",
-    "enlarged_box",
     "aligned_errors",
     "error_map",
     "error_map_from_folders",
     "save_error_map",
     "suggest_keypoints",
     "save_rule",
-    "errormap_rule",
 ]
-
-RULE_KIND = "errormap"
-RULE_VERSION = 1
-
-#: ``(top, left, height, width)`` of a box in edge coordinates (see the module docstring)
-Box = tuple[float, float, float, float]
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -64,67 +64,10 @@ Box = tuple[float, float, float, float]
 # ---------------------------------------------------------------------------------------------------
 
 
-def component_boxes(mask: np.ndarray, n_components: int) -> list[tuple[int, int, int, int]] | None:
-    """Bounding boxes of the ``n_components`` largest connected components, left to right.
-
-    Components are 4-connected (as in :mod:`glsmonai.keypoints`); the largest are kept (ties broken by
-    label order) and then ordered by centroid column.
-
-    Args:
-        mask: ``(rows, cols)`` binary mask (foreground ``> 0``).
-        n_components: how many components to keep.
-
-    Returns:
-        ``[(r0, r1, c0, c1), ...]`` with exclusive ends (``mask[r0:r1, c0:c1]`` holds the component),
-        or ``None`` when the mask has fewer than ``n_components`` components.
-    """
-    mask = np.asarray(mask) > 0
-    labels, count = ndimage.label(mask)
-    if count < n_components:
-        return None
-    sizes = np.bincount(labels.ravel(), minlength=count + 1)[1:]
-    keep = np.argsort(-sizes, kind="stable")[:n_components] + 1
-    slices = ndimage.find_objects(labels)
-    centroid_cols = [c for _, c in ndimage.center_of_mass(mask, labels, keep)]
-    boxes = []
-    for _, index in sorted(zip(centroid_cols, keep), key=lambda t: t[0]):
-        rs, cs = slices[index - 1]
-        boxes.append((rs.start, rs.stop, cs.start, cs.stop))
-    return boxes
-
-
-def enlarged_box(bbox: tuple[int, int, int, int], margin: float) -> Box:
-    """A bounding box enlarged by ``margin`` of its size on each side (not clipped to the image).
-
-    Args:
-        bbox: ``(r0, r1, c0, c1)`` with exclusive ends, as from :func:`component_boxes`.
-        margin: fraction of the box height (width) added above and below (left and right).
-
-    Returns:
-        ``(top, left, height, width)`` in edge coordinates.
-    """
-    r0, r1, c0, c1 = bbox
-    h, w = r1 - r0, c1 - c0
-    return (r0 - margin * h, c0 - margin * w, h * (1 + 2 * margin), w * (1 + 2 * margin))
-
-
 def _check_grid(grid: tuple[int, int]) -> tuple[int, int]:
     if len(grid) != 2 or any(int(g) != g or g < 1 for g in grid):
         raise ValueError(f"grid must be two positive integers (rows, cols), got {tuple(grid)}")
     return int(grid[0]), int(grid[1])
-
-
-def _check_margin(margin: float) -> float:
-    margin = float(margin)
-    if not math.isfinite(margin) or margin < 0:
-        raise ValueError(f"margin must be a finite number >= 0, got {margin}")
-    return margin
-
-
-def _check_n(n_components: int) -> int:
-    if int(n_components) != n_components or n_components < 1:
-        raise ValueError(f"n_components must be a positive integer, got {n_components}")
-    return int(n_components)
 
 
 def _area_resample(integral: np.ndarray, box: Box, grid: tuple[int, int]) -> np.ndarray:
@@ -180,7 +123,7 @@ def aligned_errors(
         raise ValueError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}")
     if ref.ndim != 2:
         raise ValueError(f"expected 2D masks, got shape {ref.shape}")
-    grid, margin, n_components = _check_grid(grid), _check_margin(margin), _check_n(n_components)
+    grid, margin, n_components = _check_grid(grid), check_margin(margin), check_n_components(n_components)
     boxes = component_boxes(ref, n_components)
     if boxes is None:
         return None
@@ -219,7 +162,7 @@ def error_map(
     Raises:
         ValueError: bad arguments, or a pair whose shapes differ (naming the case index).
     """
-    grid, margin, n_components = _check_grid(grid), _check_margin(margin), _check_n(n_components)
+    grid, margin, n_components = _check_grid(grid), check_margin(margin), check_n_components(n_components)
     total = np.zeros((grid[0], n_components * grid[1]))
     n_cases = 0
     for index, (pred, ref) in enumerate(pairs):
@@ -250,7 +193,7 @@ def _folder_pairs(pred_dir: Path, labels_dir: Path, label_value: int | None) -> 
         if pred.shape != ref.shape:
             logger.error("%s %s vs %s %s: shapes differ, skipped", pred_path, pred.shape, ref_path, ref.shape)
             continue
-        yield pred > 0, (ref > 0 if label_value is None else ref == label_value)
+        yield pred > 0, foreground(ref, label_value)
 
 
 def error_map_from_folders(
@@ -290,18 +233,6 @@ def _colourise(emap: np.ndarray) -> np.ndarray:
     return np.round(rgb * 255).astype(np.uint8)
 
 
-def _atomic(path: Path, write: Callable[[Path], None]) -> None:
-    """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
 def save_error_map(path_png: str | os.PathLike, emap: np.ndarray) -> None:
     """Write the map as a colour PNG (one pixel per grid cell) and as ``<same stem>.npy`` beside it.
 
@@ -319,13 +250,13 @@ def save_error_map(path_png: str | os.PathLike, emap: np.ndarray) -> None:
     if not np.isfinite(emap).all():
         raise ValueError(f"{path}: the error map holds non-finite values")
     picture = Image.fromarray(_colourise(emap))
-    _atomic(path, lambda tmp: picture.save(tmp, format="PNG"))
+    atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
 
     def write_npy(tmp: Path) -> None:
         with open(tmp, "wb") as handle:
             np.save(handle, emap)
 
-    _atomic(path.with_name(f"{path.stem}.npy"), write_npy)
+    atomic_write(path.with_name(f"{path.stem}.npy"), write_npy)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -356,7 +287,7 @@ def suggest_keypoints(emap: np.ndarray, n_components: int, k: int, min_distance:
         ValueError: the map is not 2D, or its width is not a multiple of ``n_components``.
     """
     emap = np.asarray(emap, dtype=np.float64)
-    n_components = _check_n(n_components)
+    n_components = check_n_components(n_components)
     if emap.ndim != 2 or emap.shape[1] % n_components or emap.size == 0:
         raise ValueError(f"error map of shape {emap.shape} cannot be split into {n_components} panels side by side")
     g_r, g_c = emap.shape[0], emap.shape[1] // n_components
@@ -409,8 +340,8 @@ def save_rule(
         ValueError: a suggestion is malformed.
     """
     path = Path(path_json)
-    n_components, margin = _check_n(n_components), _check_margin(margin)
-    points = _check_points(suggestions, n_components, str(path))
+    n_components, margin = check_n_components(n_components), check_margin(margin)
+    points = check_rule_points(suggestions, n_components, str(path))
     rule = {
         "rule": RULE_KIND,
         "version": RULE_VERSION,
@@ -420,86 +351,4 @@ def save_rule(
         "keypoints": points,
     }
     text = json.dumps(rule, indent=2) + "\n"
-    _atomic(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _check_points(points, n_components: int, where: str) -> list[dict]:
-    """Validated copies of the keypoint dicts; raises ``ValueError`` naming ``where``."""
-    if not isinstance(points, list) or not points:
-        raise ValueError(f"{where}: the rule needs a non-empty list of keypoints")
-    out = []
-    for i, p in enumerate(points):
-        try:
-            comp, u, v = int(p["component"]), float(p["u"]), float(p["v"])
-            heat = float(p.get("heat", float("nan")))
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where}: keypoint {i} must have 'component', 'u' and 'v', got {p!r}") from None
-        if not 0 <= comp < n_components or not (0 <= u <= 1 and 0 <= v <= 1):
-            raise ValueError(
-                f"{where}: keypoint {i} needs 0 <= component < {n_components} and u, v in [0, 1], got {p!r}"
-            )
-        out.append({"component": comp, "u": u, "v": v, "heat": heat})
-    return out
-
-
-def errormap_rule(path_json: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
-    """The keypoint rule stored in a file written by :func:`save_rule`.
-
-    The returned function finds the components of a label map as the error map did (the
-    ``n_components`` largest, left to right), computes the same enlarged boxes and places each stored
-    spot at ``[top + u * height, left + v * width]`` of its component's box (as a pixel-centre
-    ``[row, col]``), clipped to the image. The foreground is ``label == label_value`` when the rule
-    names a label value present in the map, else ``label > 0`` (so binary predictions work too).
-    It carries ``n_keypoints`` as an attribute.
-
-    Args:
-        path_json: the rule file.
-
-    Returns:
-        ``rule(label: (rows, cols)) -> (K, 2) [row, col]``; it raises ``ValueError`` when the map has
-        fewer than ``n_components`` components.
-
-    Raises:
-        FileNotFoundError: the file does not exist.
-        ValueError: the file is not a valid error-map rule.
-    """
-    path = Path(path_json)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: keypoint rule file not found")
-    try:
-        spec = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ValueError(f"{path}: not a JSON file ({err})") from None
-    if not isinstance(spec, dict) or spec.get("rule") != RULE_KIND:
-        raise ValueError(f"{path}: not an error-map keypoint rule (expected \"rule\": \"{RULE_KIND}\")")
-    try:
-        n_components = _check_n(spec["n_components"])
-        margin = _check_margin(spec["margin"])
-    except (KeyError, TypeError, ValueError) as err:
-        raise ValueError(f"{path}: bad or missing n_components / margin ({err})") from None
-    points = _check_points(spec.get("keypoints"), n_components, str(path))
-    label_value = spec.get("label_value")
-
-    def rule(label: np.ndarray) -> np.ndarray:
-        label = np.asarray(label)
-        if label.ndim != 2:
-            raise ValueError(f"expected a 2D label map, got shape {label.shape}")
-        use_value = label_value is not None and (label == label_value).any()
-        mask = label == label_value if use_value else label > 0
-        boxes = component_boxes(mask, n_components)
-        if boxes is None:
-            found = ndimage.label(mask)[1]
-            raise ValueError(f"the mask has {found} connected component(s), the rule {path.name} needs {n_components}")
-        rows, cols = label.shape
-        out = np.empty((len(points), 2))
-        for i, p in enumerate(points):
-            top, left, height, width = enlarged_box(boxes[p["component"]], margin)
-            out[i] = (top + p["u"] * height - 0.5, left + p["v"] * width - 0.5)
-        out[:, 0] = np.clip(out[:, 0], 0, rows - 1)
-        out[:, 1] = np.clip(out[:, 1], 0, cols - 1)
-        return out
-
-    rule.__doc__ = f"Keypoints learnt from an error map ({path}): (rows, cols) label -> ({len(points)}, 2) [row, col]."
-    rule.__name__ = f"errormap_rule[{path.name}]"
-    rule.n_keypoints = len(points)  # type: ignore[attr-defined]
-    return rule
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))

@@ -117,7 +117,17 @@ def keypoint_errors(pred_points: np.ndarray, ref_points: np.ndarray) -> np.ndarr
     return np.sqrt(((pred - ref) ** 2).sum(axis=1))
 
 
-def summarise_keypoint_errors(errors: np.ndarray, window: tuple[int, int]) -> dict:
+def _half_windows(window: Sequence[float] | np.ndarray, n: int) -> np.ndarray:
+    """``(n,)`` half of the smaller side of one ``(h, w)`` window, or of each row of ``(n, 2)`` windows."""
+    sizes = np.asarray(window, dtype=np.float64)
+    if sizes.ndim < 2:
+        return np.full(n, min(_window_size(window)) / 2.0)
+    if sizes.shape != (n, 2):
+        raise ValueError(f"one window per error needs ({n}, 2) window sizes, got shape {sizes.shape}")
+    return np.array([min(_window_size(size)) / 2.0 for size in sizes])
+
+
+def summarise_keypoint_errors(errors: np.ndarray, window: Sequence[float] | np.ndarray) -> dict:
     """Summary of keypoint errors over cases.
 
     A keypoint is *missed* when its error exceeds half the window's smaller side (its true position
@@ -127,19 +137,23 @@ def summarise_keypoint_errors(errors: np.ndarray, window: tuple[int, int]) -> di
 
     Args:
         errors: ``(N, K)`` errors in pixels (any shape is accepted and flattened).
-        window: ``(h, w)`` window size.
+        window: ``(h, w)`` window size, or ``(M, 2)`` one window per error in flattened order
+            (``M = errors.size``; cases of different sizes have different windows).
 
     Returns:
         ``{"mean", "median", "max", "missed_rate", "n", "n_undefined"}``: statistics of the finite
         errors (NaN when there are none), the fraction of missed keypoints among all ``n`` of them
         (NaN when ``n == 0``), and the number of NaN errors.
+
+    Raises:
+        ValueError: a bad window size, or ``(M, 2)`` windows with ``M != errors.size``.
     """
-    h, w = _window_size(window)
     values = np.asarray(errors, dtype=np.float64).ravel()
-    finite = values[np.isfinite(values)]
+    limits = _half_windows(window, values.size)
+    is_finite = np.isfinite(values)
+    finite = values[is_finite]
     n, n_undefined = int(values.size), int(values.size - finite.size)
-    limit = min(h, w) / 2.0
-    missed = int((finite > limit).sum()) + n_undefined
+    missed = int((finite > limits[is_finite]).sum()) + n_undefined
     nan = float("nan")
     return {
         "mean": float(finite.mean()) if finite.size else nan,

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 from glsmonai.networks.baselines import BASELINES, SegmentationOnly, build_baseline
-from glsmonai.networks.gls import TABLE1_CHANNELS, FusionNet, GLSKeys, GLSNet, SharedEncoderNet
+from glsmonai.networks.blocks import TABLE1_CHANNELS, SharedEncoderNet
+from glsmonai.networks.fusion import FusionNet
+from glsmonai.networks.gls import GLSNet
+from glsmonai.networks.keys import OUTPUT_ORDER, GLSKeys
+from glsmonai.networks.parts import FreezableParts
+from glsmonai.networks.windows import CROP_SPACES, OriginalWindows, WorkingWindows
 
 __all__ = [
-    "BASELINES", "TABLE1_CHANNELS", "FusionNet", "GLSKeys", "GLSNet", "SegmentationOnly", "SharedEncoderNet",
-    "build_baseline", "network_from_args",
+    "BASELINES", "CROP_SPACES", "OUTPUT_ORDER", "TABLE1_CHANNELS", "FreezableParts", "FusionNet", "GLSKeys", "GLSNet",
+    "OriginalWindows", "SegmentationOnly", "SharedEncoderNet", "WorkingWindows", "build_baseline",
 ]
-
-
-def network_from_args(args: dict) -> GLSNet | SegmentationOnly:
-    """Rebuild a network from what its ``build_args()`` recorded in a model folder."""
-    args = dict(args)
-    if "baseline" in args:
-        return SegmentationOnly(args.pop("baseline"), **args)
-    return GLSNet(**args)

@@ -30,7 +30,8 @@ from monai.networks.blocks import Convolution
 from monai.networks.layers import Conv, Pool
 from monai.networks.nets import BasicUNet, BasicUNetPlusPlus
 
-from glsmonai.networks.gls import TABLE1_CHANNELS, _crop_to, _pad_to_multiple
+from glsmonai.networks.blocks import TABLE1_CHANNELS, crop_to, pad_to_multiple
+from glsmonai.networks.parts import FreezableParts
 
 __all__ = [
     "BASELINES",
@@ -105,8 +106,8 @@ class BaselineUNet(nn.Module):
         return out
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, shape = _pad_to_multiple(x, self.multiple)
-        return _crop_to(self._full_resolution(self.net(x)), shape)
+        x, shape = pad_to_multiple(x, self.multiple)
+        return crop_to(self._full_resolution(self.net(x)), shape)
 
 
 class BaselineUNetPlusPlus(BaselineUNet):
@@ -330,7 +331,7 @@ class CENet(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x, shape = _pad_to_multiple(x, self.multiple)
+        x, shape = pad_to_multiple(x, self.multiple)
         x = self.stem(x)  # 1/4
         skips = []
         for stage in self.encoder:  # 1/4, 1/8, 1/16, 1/32
@@ -340,7 +341,7 @@ class CENet(nn.Module):
         for decoder, skip in zip(self.decoder[:-1], reversed(skips[:-1])):
             x = decoder(x) + skip
         x = self.decoder[-1](x)  # 1/2
-        return _crop_to(self.head(x), shape)
+        return crop_to(self.head(x), shape)
 
 
 # ---------------------------------------------------------------------------------------------- factory
@@ -370,11 +371,11 @@ def build_baseline(name: str, spatial_dims: int = 2, in_channels: int = 1, **kwa
     return _REGISTRY[key](spatial_dims=spatial_dims, in_channels=in_channels, **kwargs)
 
 
-class SegmentationOnly(nn.Module):
+class SegmentationOnly(FreezableParts, nn.Module):
     """A baseline dressed as a one-stage GLS model, so the same training loop and predictor serve it.
 
-    ``forward`` returns ``{"global": logits}`` (stage 1 output, no keypoints); :meth:`set_stage`
-    accepts stage 1 only.
+    ``forward`` returns ``{"global": logits}`` (no keypoints); its one part is ``global_net`` and its
+    only output ``"global"``, so only stage 1 applies to it.
 
     Args:
         name: a :data:`BASELINES` name.
@@ -384,20 +385,31 @@ class SegmentationOnly(nn.Module):
 
     num_keypoints = 0
     crop_size: tuple[int, ...] = ()
-    stage = 1
+    parts = ("global_net",)
 
     def __init__(self, name: str, spatial_dims: int = 2, in_channels: int = 1, **kwargs) -> None:
         super().__init__()
         self.net = build_baseline(name, spatial_dims, in_channels, **kwargs)
         self._args = {"baseline": name.lower(), "spatial_dims": spatial_dims, "in_channels": in_channels, **kwargs}
 
+    def part(self, name: str) -> nn.Module:
+        """``global_net`` is the whole baseline."""
+        if name not in self.parts:
+            raise ValueError(f"unknown part {name!r}; a baseline has {list(self.parts)}")
+        return self.net
+
+    @property
+    def output(self) -> str:
+        return "global"
+
+    @output.setter
+    def output(self, key: str) -> None:
+        if key != "global":
+            raise ValueError(f"{self._args['baseline']} is a one-stage baseline: it has no {key!r} output")
+
     def build_args(self) -> dict:
         """What rebuilds this network (recorded in the model folder)."""
         return dict(self._args)
-
-    def set_stage(self, stage: int) -> None:
-        if stage != 1:
-            raise ValueError(f"{self._args['baseline']} is a one-stage baseline: only stage1 can be trained")
 
     def forward(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
         """``(B, C, *S)`` -> ``{"global": (B, 1, *S)}`` logits."""

@@ -21,15 +21,12 @@ covers ``[c - s / 2, c + s / 2)`` and its ``n`` output pixels sample the source 
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Sequence
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.config import KeysCollection
-from monai.transforms import MapTransform, Transform
 
-__all__ = ["crop_at_points", "paste_at_points", "crop_windows", "paste_windows", "window_offsets", "KeypointCrop", "KeypointCropd", "PasteAtPoints"]
+__all__ = ["crop_at_points", "paste_at_points", "crop_windows", "paste_windows", "window_offsets"]
 
 
 def _int_points(points: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
@@ -202,41 +199,3 @@ def paste_windows(
         )[0]
         out[:, lo[0] : hi[0], lo[1] : hi[1]] = sampled.to(out.dtype)
     return out
-
-
-class KeypointCrop(Transform):
-    """Array transform: ``(C, *S)`` image and ``(K, D)`` keypoints -> ``(K, C, *size)`` crops."""
-
-    def __init__(self, size: Sequence[int]) -> None:
-        self.size = tuple(int(s) for s in size)
-
-    def __call__(self, img: torch.Tensor | np.ndarray, points: torch.Tensor | np.ndarray) -> torch.Tensor:
-        img_t = torch.as_tensor(np.asarray(img) if isinstance(img, np.ndarray) else img)
-        pts = torch.as_tensor(np.asarray(points, dtype=np.float32))
-        return crop_at_points(img_t[None], pts[None], self.size)
-
-
-class KeypointCropd(MapTransform):
-    """Dictionary version of :class:`KeypointCrop`: crops every key at ``d[points_key]``."""
-
-    def __init__(self, keys: KeysCollection, points_key: str, size: Sequence[int], allow_missing_keys: bool = False):
-        super().__init__(keys, allow_missing_keys)
-        self.points_key = points_key
-        self.cropper = KeypointCrop(size)
-
-    def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
-        d = dict(data)
-        for key in self.key_iterator(d):
-            d[key] = self.cropper(d[key], d[self.points_key])
-        return d
-
-
-class PasteAtPoints(Transform):
-    """Array transform: ``(K, C, *size)`` crops and ``(K, D)`` keypoints -> ``(C, *S)`` canvas."""
-
-    def __init__(self, spatial_size: Sequence[int]) -> None:
-        self.spatial_size = tuple(int(s) for s in spatial_size)
-
-    def __call__(self, patches: torch.Tensor, points: torch.Tensor | np.ndarray) -> torch.Tensor:
-        pts = torch.as_tensor(np.asarray(points, dtype=np.float32))
-        return paste_at_points(torch.as_tensor(patches), pts[None], self.spatial_size)[0]

@@ -15,6 +15,7 @@ from monai.config import KeysCollection
 from monai.transforms import MapTransform
 
 from glsmonai.data.io import read_image
+from glsmonai.data.pairs import foreground
 from glsmonai.keypoints import get_rule
 
 __all__ = ["LoadScand", "Keypointsd", "BinarizeLabeld"]
@@ -58,8 +59,7 @@ class BinarizeLabeld(MapTransform):
     def __call__(self, data: Mapping[Hashable, object]) -> dict[Hashable, object]:
         d = dict(data)
         for key in self.key_iterator(d):
-            lab = d[key]
-            d[key] = ((lab > 0) if self.label_value is None else (lab == self.label_value)).float()
+            d[key] = foreground(d[key], self.label_value).float()
         return d
 
 

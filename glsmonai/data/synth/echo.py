@@ -42,22 +42,25 @@ flat tip row gives its middle rather than an arbitrary end).
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-from glsmonai.data.synth.common import SynthCase, parse_size
+from glsmonai.data.synth.common import (
+    SynthCase,
+    draw_until,
+    largest_component,
+    parse_size,
+    smoothstep,
+    soft_edge,
+    within_margin,
+)
 
 __all__ = ["SynthCase", "make_echo_case"]
 
-logger = logging.getLogger(__name__)
-
 _WIDTH = 1.25  # physical width of the image, in units of its depth
-_BORDER_FRACTION = 0.05  # the label keeps at least this fraction of H / W from every border
-_MAX_ATTEMPTS = 64
 
 
 @dataclass(frozen=True)
@@ -132,17 +135,6 @@ class _Geometry:
     myo: np.ndarray
     la: np.ndarray
     annulus: tuple[tuple[float, float], tuple[float, float]]  # (u, v) of the left and right end
-
-
-def _smoothstep(t: np.ndarray | float) -> np.ndarray:
-    """Cubic step from 0 (``t <= 0``) to 1 (``t >= 1``)."""
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
-def _soft(d: np.ndarray, edge: float) -> np.ndarray:
-    """Soft inside indicator of a signed distance ``d`` (positive inside), 0.5 on the boundary."""
-    return np.clip(0.5 + d / edge, 0.0, 1.0)
 
 
 def _bump_weights(n: int, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -276,19 +268,6 @@ def _draw_params(rng: np.random.Generator, safe: bool = False) -> _Params:
     )
 
 
-def _largest_component(mask: np.ndarray) -> np.ndarray:
-    """Largest 4-connected component of ``mask``.
-
-    The chambers are star-shaped around their axis by construction, so they have no holes; this
-    only drops stray pixels that rasterisation could leave at very small sizes.
-    """
-    lab, n = ndimage.label(mask)
-    if n > 1:
-        sizes = np.bincount(lab.ravel())[1:]
-        mask = lab == (int(np.argmax(sizes)) + 1)
-    return mask
-
-
 def _geometry(p: _Params, h: int, w: int) -> _Geometry:
     """Rasterise the LV, myocardium and LA on the full ``(h, w)`` grid."""
     f32 = np.float32
@@ -302,18 +281,18 @@ def _geometry(p: _Params, h: int, w: int) -> _Geometry:
 
     g = _profile(u / f32(p.length), p).astype(f32)
     lv = (u >= 0) & (below <= 0) & (v <= g * f32(p.w_right)) & (v >= -g * f32(p.w_left))
-    lv = _largest_component(lv)
+    lv = largest_component(lv)  # the chambers have no holes: this drops stray rasterised pixels
 
     (u_l, v_l), (u_r, v_r) = _annulus_end(p, -1.0), _annulus_end(p, 1.0)
     centre0 = 0.5 * (v_l + v_r)
     w0 = 0.5 * (v_r - v_l) + 1.5 * _WIDTH / w  # a little wider than the annulus: all of it touches
     t = below / f32(p.la_height)
-    centre = f32(centre0) + f32(p.la_drift) * _smoothstep(t)
-    rise = _smoothstep(t / f32(p.la_cap))
+    centre = f32(centre0) + f32(p.la_drift) * smoothstep(t)
+    rise = smoothstep(t / f32(p.la_cap))
     roof = np.maximum(t - f32(p.la_cap), 0.0) / f32(1.0 - p.la_cap)
     la_w = (f32(w0) + f32(max(p.la_radius, w0) - w0) * rise) * np.sqrt(np.clip(1.0 - roof * roof, 0.0, 1.0))
     la = (below > 0) & (t <= 1.0) & (np.abs(v - centre) < la_w) & ~lv
-    la = _largest_component(la)
+    la = largest_component(la)
 
     dist = ndimage.distance_transform_edt(~lv, sampling=(1.0 / h, _WIDTH / w)).astype(f32)
     frac = np.clip(u / f32(p.length), 0.0, 1.0)
@@ -332,10 +311,7 @@ def _label_ok(p: _Params, geo: _Geometry, h: int, w: int) -> bool:
     if contact.sum() < 3:
         return False
     mask = geo.lv | geo.myo | geo.la
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    mr, mc = _BORDER_FRACTION * h, _BORDER_FRACTION * w
-    if rows[0] < mr or rows[-1] > h - 1 - mr or cols[0] < mc or cols[-1] > w - 1 - mc:
+    if not within_margin(mask):
         return False
     rr, cc = np.nonzero(mask)
     dy = geo.y[rr, 0] - p.tip_y
@@ -395,19 +371,19 @@ def _other_chambers(p: _Params, geo: _Geometry) -> np.ndarray:
     if p.four_chamber:
         g = _profile(u / f32(p.length), p).astype(f32)
         septum = -(g * f32(p.w_left) + geo.thick + f32(p.septum_gap))
-        grow = _smoothstep((u / f32(p.length) - f32(p.rv_start)) / f32(0.35))
+        grow = smoothstep((u / f32(p.length) - f32(p.rv_start)) / f32(0.35))
         inner = v - septum  # negative to the left of the septum
-        rv = _soft(-inner, edge) * _soft(f32(p.rv_width) * grow + inner, edge) * _soft(-below, edge)
+        rv = soft_edge(-inner, edge) * soft_edge(f32(p.rv_width) * grow + inner, edge) * soft_edge(-below, edge)
         rv = rv * (grow > 0.02)
         ra_c = f32(v_l - p.septum_gap - p.ra_lat)
         ra_y = (below - f32(0.4 * p.ra_height)) / f32(0.5 * p.ra_height)
         ra_d = 1.0 - np.hypot((v - ra_c) / f32(p.ra_lat), ra_y)
-        ra = _soft(ra_d * f32(p.ra_lat), edge)
+        ra = soft_edge(ra_d * f32(p.ra_lat), edge)
         out = np.maximum(rv, ra)
     if p.aorta_r > 0:
         ac = f32(0.5 * (v_l + v_r) + p.la_drift + p.aorta_dv)
         ad = f32(p.la_height + 0.02 + p.aorta_r)
-        aorta = _soft(f32(p.aorta_r) - np.hypot(v - ac, below - ad), edge)
+        aorta = soft_edge(f32(p.aorta_r) - np.hypot(v - ac, below - ad), edge)
         out = np.maximum(out, aorta)
     # Never darken the labelled structures or the myocardium around them.
     keep_out = geo.lv | geo.la | (geo.dist <= geo.thick + f32(0.004))
@@ -461,8 +437,8 @@ def _render(
     radius = np.hypot(dy, dx)
     angle = np.arctan2(dx, dy)
     lateral_px = _WIDTH / w
-    sector = _soft(f32(p.sector_r) - radius, f32(1.5 * px))
-    sector = sector * _soft((f32(p.sector_half) - np.abs(angle)) * radius, f32(1.5 * lateral_px))
+    sector = soft_edge(f32(p.sector_r) - radius, f32(1.5 * px))
+    sector = sector * soft_edge((f32(p.sector_half) - np.abs(angle)) * radius, f32(1.5 * lateral_px))
     sector = np.where(dy > 0, sector, f32(0.0))
 
     coarse = _texture(rng, shape, (5, 5))
@@ -540,18 +516,12 @@ def make_echo_case(rng: np.random.Generator, size: tuple[int, int] = (256, 256))
     """
     h, w = parse_size(size)
 
-    geo = None
-    for attempt in range(_MAX_ATTEMPTS + 1):
-        last = attempt == _MAX_ATTEMPTS
-        p = _draw_params(rng, safe=last)
-        candidate = _geometry(p, h, w)
-        if last or _label_ok(p, candidate, h, w):
-            geo = candidate
-            break
-    if geo is None:  # pragma: no cover - the safe draw is always accepted
-        raise RuntimeError("could not draw an echo case that fits the image")
-    if attempt:
-        logger.debug("echo case accepted after %d rejected draw(s)", attempt)
+    def draw(safe: bool) -> tuple[_Params, _Geometry] | None:
+        p = _draw_params(rng, safe=safe)
+        geo = _geometry(p, h, w)
+        return (p, geo) if safe or _label_ok(p, geo, h, w) else None
+
+    p, geo = draw_until(draw, "echo case")
 
     label = np.zeros((h, w), dtype=np.uint8)
     label[geo.myo] = 2

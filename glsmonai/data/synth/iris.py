@@ -40,22 +40,25 @@ each one pixel inside the peripheral tip of its segment, which agrees with the p
 
 from __future__ import annotations
 
-import logging
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import ndimage
 
-from glsmonai.data.synth.common import SynthCase, parse_size
+from glsmonai.data.synth.common import (
+    SynthCase,
+    draw_until,
+    largest_component,
+    parse_size,
+    smoothstep,
+    soft_edge,
+    within_margin,
+)
 
 __all__ = ["SynthCase", "make_iris_case"]
 
-logger = logging.getLogger(__name__)
-
-_BORDER_FRACTION = 0.05  # the label keeps at least this fraction of H / W from every border
-_CHECK_FRACTION = 0.058  # analytic check, a little stricter to absorb rasterisation
-_MAX_ATTEMPTS = 64
+_CHECK_FRACTION = 0.058  # analytic check, a little stricter than BORDER_FRACTION to absorb rasterisation
 _RENDER_MAX_SIDE = 700  # anatomy is rendered on a grid about this size, then upsampled
 _NEG = -1.0e6
 
@@ -97,7 +100,7 @@ class _IrisSide:
         sc = np.clip(s, 0.0, 1.0)
         h = self.h_root + (self.h_pupil - self.h_root) * sc**self.taper
         # Gentle undulation of the anterior surface, vanishing at both ends so the caps fit.
-        ends = _smoothstep(sc / 0.2) * (1.0 - _smoothstep((sc - 0.8) / 0.2))
+        ends = smoothstep(sc / 0.2) * (1.0 - smoothstep((sc - 0.8) / 0.2))
         wave = self.wave_amp * np.sin(2.0 * math.pi * self.wave_freq * sc + self.wave_phase) * ends
         return h * (1.0 + wave), h
 
@@ -144,17 +147,6 @@ class _Params:
     root_blur: float
     root_blur_radius: float
     edge: float
-
-
-def _smoothstep(t: np.ndarray | float) -> np.ndarray:
-    """Cubic Hermite step from 0 (t <= 0) to 1 (t >= 1)."""
-    t = np.clip(t, 0.0, 1.0)
-    return t * t * (3.0 - 2.0 * t)
-
-
-def _soft(d: np.ndarray, edge: float) -> np.ndarray:
-    """Soft inside indicator of a signed distance ``d`` (positive inside), 0.5 on the boundary."""
-    return np.clip(0.5 + d / edge, 0.0, 1.0)
 
 
 def _basis(n: int, k: int) -> np.ndarray:
@@ -382,15 +374,6 @@ def _iris_distance(
     return d.astype(np.float32), s.astype(np.float32), c.astype(np.float32)
 
 
-def _clean_component(mask: np.ndarray) -> np.ndarray:
-    """Largest 4-connected component of ``mask`` with its holes filled."""
-    lab, n = ndimage.label(mask)
-    if n > 1:
-        sizes = np.bincount(lab.ravel())[1:]
-        mask = lab == (int(np.argmax(sizes)) + 1)
-    return ndimage.binary_fill_holes(mask)
-
-
 def _segment_mask(p: _Params, side: _IrisSide, h: int, w: int) -> np.ndarray:
     """Full-resolution mask of one segment, computed inside its bounding box."""
     rr, cc = _side_outline(p, side)
@@ -400,7 +383,7 @@ def _segment_mask(p: _Params, side: _IrisSide, h: int, w: int) -> np.ndarray:
     if r1 <= r0 or c1 <= c0:
         return mask
     x, y = _grid(p, np.arange(r0, r1), np.arange(c0, c1))
-    mask[r0:r1, c0:c1] = _clean_component(_iris_distance(side, x, y)[0] >= 0)
+    mask[r0:r1, c0:c1] = ndimage.binary_fill_holes(largest_component(_iris_distance(side, x, y)[0] >= 0))
     return mask
 
 
@@ -428,17 +411,6 @@ def _upsample(img: np.ndarray, factor: int, h: int, w: int) -> np.ndarray:
         else:
             img = img[:, lo] * (1.0 - frac[None, :]) + img[:, hi] * frac[None, :]
     return img
-
-
-def _label_ok(label: np.ndarray) -> bool:
-    """Whether the label keeps the border margin."""
-    h, w = label.shape
-    rows = np.flatnonzero(label.any(axis=1))
-    cols = np.flatnonzero(label.any(axis=0))
-    if rows.size == 0:
-        return False
-    mr, mc = _BORDER_FRACTION * h, _BORDER_FRACTION * w
-    return bool(rows[0] >= mr and rows[-1] <= h - 1 - mr and cols[0] >= mc and cols[-1] <= w - 1 - mc)
 
 
 def _wall_fields(
@@ -521,11 +493,11 @@ def _render(rng: np.random.Generator, p: _Params, h: int, w: int, keypoints: np.
     # ---- eye wall (cornea + sclera): a shell outside the posterior surface ----
     dist, rel, beyond = _wall_fields(p, x, y)
     phi = np.minimum(rel, 1.0) * np.where(x < 0, f32(p.theta_left), f32(p.theta_right))
-    sclera_w = _smoothstep((rel - 0.8) / 0.3)
+    sclera_w = smoothstep((rel - 0.8) / 0.3)
     thick = p.cornea_t * (1.0 + 0.35 * np.minimum(rel, 1.0) ** 2)
-    thick = thick + (p.sclera_t - 1.35 * p.cornea_t) * _smoothstep((rel - 0.8) / 0.7)
-    fade = 1.0 - _smoothstep((beyond - 0.12 * h) / (0.2 * h))
-    m_wall = _soft(dist, e) * _soft(thick - dist, e) * fade
+    thick = thick + (p.sclera_t - 1.35 * p.cornea_t) * smoothstep((rel - 0.8) / 0.7)
+    fade = 1.0 - smoothstep((beyond - 0.12 * h) / (0.2 * h))
+    m_wall = soft_edge(dist, e) * soft_edge(thick - dist, e) * fade
     # The cornea dims where the beam hits it obliquely; the sclera scatters strongly whatever the angle.
     cornea_val = p.b_cornea * (0.6 + 0.4 * np.cos(np.minimum(phi, 1.5)) ** 1.5) * (1.0 + 0.1 * tex_b)
     cornea_val = cornea_val + 0.22 * np.exp(-(((thick - dist) / (0.12 * p.cornea_t + 0.5)) ** 2))
@@ -540,7 +512,7 @@ def _render(rng: np.random.Generator, p: _Params, h: int, w: int, keypoints: np.
         top_line = side.y_root - side.h_root * 0.9 - np.maximum(xi, 0.0) * side.cb_slope
         r = np.hypot(xi, y - side.y_root)
         cb_fade = np.exp(-((np.maximum(r - side.cb_radius, 0.0) / (0.5 * side.cb_radius)) ** 2))
-        m = _soft(y - top_line, e) * _soft(xi + side.cb_inward, e) * _soft(-dist, e) * cb_fade
+        m = soft_edge(y - top_line, e) * soft_edge(xi + side.cb_inward, e) * soft_edge(-dist, e) * cb_fade
         m_cb = np.where(half, m, m_cb)
     cb_val = p.b_iris * p.b_cb * (1.0 + 0.22 * tex_a + 0.12 * tex_b)
 
@@ -549,14 +521,14 @@ def _render(rng: np.random.Generator, p: _Params, h: int, w: int, keypoints: np.
     dl = y - (f32(p.lens_y) + f32(p.lens_k) * xl * xl)
     lat = np.exp(-((xl / f32(p.lens_half_width)) ** 4))
     capsule = p.b_lens * np.exp(-((dl / p.lens_capsule) ** 2)) * lat
-    interior = 0.09 * _soft(dl, e) * np.exp(-np.maximum(dl, 0.0) / (0.2 * h)) * lat * (1.0 + 0.3 * tex_c)
+    interior = 0.09 * soft_edge(dl, e) * np.exp(-np.maximum(dl, 0.0) / (0.2 * h)) * lat * (1.0 + 0.3 * tex_c)
     lens_val = capsule + interior
 
     # ---- iris ----
-    m_iris = _soft(d_iris, e)
+    m_iris = soft_edge(d_iris, e)
     top_h = np.maximum(d_iris, 0.0)  # only used inside
-    root_w = 1.0 - _smoothstep(s_iris / 0.35)
-    pe_w = _smoothstep((s_iris - 0.08) / 0.3)
+    root_w = 1.0 - smoothstep(s_iris / 0.35)
+    pe_w = smoothstep((s_iris - 0.08) / 0.3)
     dy = y - c_iris
     iris_val = p.b_iris * (1.0 + 0.2 * tex_a + 0.15 * tex_b)
     post = np.where(dy > 0, top_h, f32(1e3))  # distance to the posterior border below the centreline
@@ -565,7 +537,7 @@ def _render(rng: np.random.Generator, p: _Params, h: int, w: int, keypoints: np.
 
     # ---- composite: background -> lens -> ciliary body -> wall -> iris ----
     # Air outside the eye is black; the aqueous in the chambers scatters a little (flare).
-    img = p.b_chamber * _soft(-dist, e) * (1.0 + 0.5 * tex_c) + 0.005 * np.abs(tex_b)
+    img = p.b_chamber * soft_edge(-dist, e) * (1.0 + 0.5 * tex_c) + 0.005 * np.abs(tex_b)
     img = img + lens_val
     img = img * (1.0 - m_cb) + cb_val * m_cb
     img = img * (1.0 - m_wall) + wall_val * m_wall
@@ -577,8 +549,8 @@ def _render(rng: np.random.Generator, p: _Params, h: int, w: int, keypoints: np.
         near = np.exp(-((x - rx) ** 2 + (y - ry) ** 2) / (2.0 * (1.2 * side.h_root) ** 2))
         cleft = p.seam * near * np.exp(-((d_iris / (0.5 + 0.003 * w)) ** 2))
         img = np.where(half, img * (1.0 - cleft), img)
-    below = _soft(y - c_iris, e) * _soft(-d_iris, e)  # under the posterior border, outside the iris
-    cols = _smoothstep((s_iris - 0.12) / 0.25) * _smoothstep((1.04 - s_iris) / 0.08) * (s_iris >= 0)
+    below = soft_edge(y - c_iris, e) * soft_edge(-d_iris, e)  # under the posterior border, outside the iris
+    cols = smoothstep((s_iris - 0.12) / 0.25) * smoothstep((1.04 - s_iris) / 0.08) * (s_iris >= 0)
     img = img * (1.0 - p.shadow * below * cols)
 
     # ---- extra blur at the roots: the iris melts into the ciliary body ----
@@ -640,21 +612,17 @@ def make_iris_case(rng: np.random.Generator, size: tuple[int, int] = (256, 288))
     """
     h, w = parse_size(size)
 
-    label = None
-    for attempt in range(_MAX_ATTEMPTS + 1):
-        last = attempt == _MAX_ATTEMPTS
-        p = _draw_params(rng, h, w, safe=last)
-        if not last and not _outline_ok(p, h, w):
-            continue
+    def draw(safe: bool) -> tuple[_Params, np.ndarray] | None:
+        p = _draw_params(rng, h, w, safe=safe)
+        if not safe and not _outline_ok(p, h, w):
+            return None
         left, right = _segment_mask(p, p.left, h, w), _segment_mask(p, p.right, h, w)
-        candidate = left | right
-        if left.any() and right.any() and not (left & right).any() and (last or _label_ok(candidate)):
-            label = candidate
-            break
-    if label is None:  # pragma: no cover - the safe draw always fits
-        raise RuntimeError("could not draw an iris case that fits the image")
-    if attempt:
-        logger.debug("iris case accepted after %d rejected draw(s)", attempt)
+        label = left | right
+        if left.any() and right.any() and not (left & right).any() and (safe or within_margin(label)):
+            return p, label
+        return None
+
+    p, label = draw_until(draw, "iris case")
 
     kps = []
     for side in (p.left, p.right):

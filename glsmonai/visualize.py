@@ -9,6 +9,8 @@ import numpy as np
 from PIL import Image, ImageDraw
 from scipy import ndimage
 
+from glsmonai.utils import atomic_write
+
 __all__ = ["contour", "save_overlay", "to_rgb"]
 
 RED, GREEN, YELLOW, CYAN = (255, 40, 40), (40, 220, 40), (255, 220, 0), (0, 200, 255)
@@ -49,9 +51,4 @@ def save_overlay(
             draw.rectangle([c - w / 2, r - h / 2, c + w / 2, r + h / 2], outline=CYAN)
         draw.line([c - size, r, c + size, r], fill=YELLOW, width=max(1, size // 2))
         draw.line([c, r - size, c, r + size], fill=YELLOW, width=max(1, size // 2))
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp.png")
-    picture.save(tmp)
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))

@@ -1,0 +1,72 @@
+"""The steps of a training run that the bundle calls around the engines it wires.
+
+``train.json`` builds one ``SupervisedTrainer`` and one ``SupervisedEvaluator`` per stage; these
+functions do what a config cannot say: record the model folder and seed the run once the network
+exists (:func:`setup_run`), and run one stage, skipping a finished one on resume (:func:`run_stage`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import torch
+from monai.engines import SupervisedEvaluator, SupervisedTrainer
+from monai.utils import set_determinism
+
+from glsmonai.model_folder import stage_checkpoint, write_model_info
+from glsmonai.stages import enter_stage, get_stage
+from glsmonai.utils import as_bool
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["run_stage", "setup_run"]
+
+
+def setup_run(
+    network: torch.nn.Module,
+    ckpt_dir: str | os.PathLike,
+    settings: Mapping | None = None,
+    seed: int | None = 0,
+    device: str | torch.device = "cpu",
+) -> torch.nn.Module:
+    """Before the first stage: seed everything, record the model folder's settings, move the network.
+
+    The seed is set again here, after the network was built, so that the stages draw the same random
+    numbers whatever the config built before them.
+    """
+    if seed is not None:
+        set_determinism(seed=int(seed))
+    Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
+    write_model_info(ckpt_dir, network, settings)
+    return network.to(torch.device(device))
+
+
+def run_stage(
+    stage: str,
+    trainer: SupervisedTrainer,
+    evaluator: SupervisedEvaluator,
+    ckpt_dir: str | os.PathLike,
+    resume: bool | str = False,
+) -> float:
+    """Train one stage with its trainer; returns the best validation Dice (NaN when skipped).
+
+    With ``resume``, a stage whose final checkpoint exists is skipped.
+    """
+    stage = get_stage(stage)
+    final = stage_checkpoint(ckpt_dir, stage, "final")
+    if as_bool(resume) and final.is_file():
+        logger.info("%s already finished (%s): skipped", stage.name, final)
+        return float("nan")
+    params = enter_stage(trainer.network, stage)
+    logger.info(
+        "%s: %d epoch(s), lr %g, %d trainable parameters", stage.name, trainer.state.max_epochs,
+        trainer.optimizer.param_groups[0]["lr"], sum(p.numel() for p in params),
+    )
+    trainer.run()
+    best = float(evaluator.state.best_metric)
+    logger.info("%s finished: best validation Dice %.4f (epoch %d)", stage.name, best, evaluator.state.best_metric_epoch)
+    return best
+

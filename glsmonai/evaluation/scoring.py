@@ -1,0 +1,106 @@
+"""One scoring path: every case scored by :func:`score_case`, every folder summarised by :func:`summarise_cases`.
+
+``glsmonai evaluate`` and ``glsmonai compare`` both go through these two: Dice, IoU, the 95 % Hausdorff
+distance, Dice and IoU inside the key-region windows at the reference keypoints, and the errors of the
+predicted keypoints, all in the pixels of the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
+from glsmonai.evaluation.metrics import dice_iou, hd95
+
+__all__ = ["score_case", "summarise_cases"]
+
+#: the statistics of each summary row, after ``metric`` and ``n``
+STATISTICS = ("mean", "std", "median", "min", "max")
+
+
+def score_case(
+    pred: np.ndarray,
+    ref: np.ndarray,
+    ref_points: np.ndarray | None = None,
+    found_points: np.ndarray | None = None,
+    window: tuple[int, int] | None = None,
+    with_hd95: bool = True,
+    window_points: np.ndarray | None = None,
+) -> dict:
+    """Score one predicted mask against its reference.
+
+    Args:
+        pred, ref: ``(rows, cols)`` binary masks (foreground ``> 0``) on the same grid.
+        ref_points: ``(K, 2)`` ``[row, col]`` reference keypoints (pixels of ``ref``).
+        found_points: ``(K, 2)`` ``[row, col]`` predicted keypoints in the same order.
+        window: ``(h, w)`` key-region window size in pixels.
+        with_hd95: also the 95 % Hausdorff distance.
+        window_points: ``(K', 2)`` centres of the key-region windows when they are not ``ref_points``
+            (``evaluate`` places them at a rule's keypoints while measuring the errors against a
+            datalist's).
+
+    Returns:
+        ``{"dice", "iou"}`` (both NaN when both masks are empty, 0 when one is), ``"hd95"`` with
+        ``with_hd95`` (NaN when either mask is empty), ``"key_dice"`` and ``"key_iou"`` when
+        ``window`` and window centres are given (see
+        :func:`~glsmonai.evaluation.keyregion.key_region_dice_iou`), and ``"kp_errors"``, the ``(K,)``
+        Euclidean distances between ``found_points`` and ``ref_points``, when both are given.
+
+    Raises:
+        ValueError: the masks differ in shape, or the keypoint arrays (message naming both shapes);
+            a bad window size or a non-finite window centre.
+    """
+    pred, ref = np.asarray(pred) > 0, np.asarray(ref) > 0
+    dice, iou = dice_iou(pred, ref)
+    scores = {"dice": dice, "iou": iou}
+    if with_hd95:
+        scores["hd95"] = hd95(pred, ref)
+    centres = ref_points if window_points is None else window_points
+    if window is not None and centres is not None:
+        scores["key_dice"], scores["key_iou"] = key_region_dice_iou(pred, ref, centres, window)
+    if found_points is not None and ref_points is not None:
+        scores["kp_errors"] = keypoint_errors(found_points, ref_points)
+    return scores
+
+
+def _statistics(values: pd.DataFrame) -> pd.DataFrame:
+    """``metric, n, mean, std, median, min, max`` of each column, NaN left out (``n`` counts the rest)."""
+    stats = values.agg(list(STATISTICS)).T
+    stats.insert(0, "n", values.notna().sum().values)
+    stats.index.name = "metric"
+    return stats.reset_index()
+
+
+def summarise_cases(
+    per_case: pd.DataFrame,
+    metrics: Sequence[str] = ("dice", "iou"),
+    kp_errors: np.ndarray | None = None,
+    windows: Sequence[int] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Summary over cases, one row per metric: ``metric, n, mean, std, median, min, max``.
+
+    Args:
+        per_case: one row per case, with the ``metrics`` columns (NaN cases are left out of each).
+        metrics: the columns to summarise, in the order of the rows.
+        kp_errors: ``(M,)`` errors (pixels) of all keypoints of all cases, NaN where a keypoint was not
+            found: adds the row ``kp_error`` when ``M > 0``.
+        windows: ``(h, w)`` window size, or ``(M, 2)`` the window of each keypoint's case: adds the row
+            ``kp_missed``, the rate of keypoints whose error is above half their window's smaller side
+            or NaN (in ``mean``; ``n = M``), see
+            :func:`~glsmonai.evaluation.keyregion.summarise_keypoint_errors`.
+
+    Returns:
+        the summary table.
+    """
+    summary = _statistics(per_case[list(metrics)])
+    errors = np.asarray([] if kp_errors is None else kp_errors, dtype=np.float64).ravel()
+    if not errors.size:
+        return summary
+    extra = [_statistics(pd.DataFrame({"kp_error": errors}))]
+    if windows is not None:
+        missed = summarise_keypoint_errors(errors, windows)["missed_rate"]
+        extra.append(pd.DataFrame([{"metric": "kp_missed", "n": errors.size, "mean": missed}]))
+    return pd.concat([summary, *extra], ignore_index=True)

@@ -1,0 +1,134 @@
+"""The encoder-decoder blocks of the GLS networks (thesis Table 1), built from MONAI ``basic_unet`` blocks.
+
+:class:`SharedEncoderNet` is one encoder (SE) and several U-Net decoders that share its skips: with a
+segmentation decoder (GSD, 1 channel) and a keypoint decoder (KPLD, K channels) it is the global
+segmentation + keypoint localisation network; with one decoder it is the local U-Net.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from monai.networks.layers import Conv
+from monai.networks.nets.basic_unet import Down, TwoConv, UpCat
+
+__all__ = ["SharedEncoderNet", "TABLE1_CHANNELS", "pad_to_multiple", "crop_to"]
+
+#: encoder widths of thesis Table 1 (conv3-16 ... conv3-256); the decoders mirror them.
+TABLE1_CHANNELS: tuple[int, ...] = (16, 32, 64, 128, 256)
+
+
+def pad_to_multiple(x: torch.Tensor, multiple: int) -> tuple[torch.Tensor, tuple[int, ...]]:
+    """Zero-pad the trailing spatial dims of ``x`` (end side) to a multiple of ``multiple``, and to at
+    least ``2 * multiple`` so the deepest level keeps more than one pixel for instance norm."""
+    pads: list[int] = []
+    for size in reversed(x.shape[2:]):
+        target = max(-(-size // multiple) * multiple, 2 * multiple)
+        pads.extend([0, target - size])
+    return (F.pad(x, pads) if any(pads) else x), tuple(x.shape[2:])
+
+
+def crop_to(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
+    """Crop the trailing spatial dims of ``x`` back to ``shape`` (undo :func:`pad_to_multiple`)."""
+    return x[(..., *[slice(0, s) for s in shape])]
+
+
+def _coordinates(x: torch.Tensor) -> torch.Tensor:
+    """``(B, D, *S)`` pixel coordinates of ``x``'s grid, divided by 64 (one channel per axis)."""
+    axes = [torch.arange(s, device=x.device, dtype=x.dtype) / 64.0 for s in x.shape[2:]]
+    grids = torch.stack(torch.meshgrid(*axes, indexing="ij"))
+    return grids.expand(x.shape[0], *grids.shape)
+
+
+class _Decoder(nn.Module):
+    """U-Net decoder: up-conv per level with the encoder's skip, then a 1x1 head.
+
+    With ``coord_head`` the head also sees the pixel coordinates (CoordConv). Keypoint channels must
+    tell mirror-image regions apart (the left from the right iris root): their local features are
+    alike, and convolutions with zero padding know little of absolute position, so without
+    coordinates both channels peak at both roots and the arg-max picks either.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int,
+        channels: Sequence[int],
+        out_channels: int,
+        act,
+        norm,
+        bias: bool,
+        dropout: float,
+        coord_head: bool = False,
+    ) -> None:
+        super().__init__()
+        self.coord_head = coord_head
+        ups = []
+        # channels = (16, 32, 64, 128, 256): up-conv-128 (256 -> 128, skip 128), ..., up-conv-16
+        for level in range(len(channels) - 1, 0, -1):
+            ups.append(
+                UpCat(spatial_dims, channels[level], channels[level - 1], channels[level - 1], act, norm, bias, dropout)
+            )
+        self.ups = nn.ModuleList(ups)
+        extra = spatial_dims if coord_head else 0
+        self.head = Conv["conv", spatial_dims](channels[0] + extra, out_channels, kernel_size=1)
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        x = skips[-1]
+        for up, skip in zip(self.ups, reversed(skips[:-1])):
+            x = up(x, skip)
+        if self.coord_head:
+            x = torch.cat([x, _coordinates(x)], dim=1)
+        return self.head(x)
+
+
+class SharedEncoderNet(nn.Module):
+    """A U-Net encoder shared by several decoders (thesis SE + GSD + KPLD, or the local U-Net).
+
+    Args:
+        spatial_dims: 2 or 3.
+        in_channels: image channels.
+        out_channels: one entry per decoder, e.g. ``(1, K)`` for segmentation + K heatmaps.
+        channels: encoder widths, one per level (default thesis Table 1).
+        act, norm, bias, dropout: as in :class:`monai.networks.nets.BasicUNet`.
+        coord_heads: per decoder, whether its head sees pixel coordinates (default: none).
+
+    Input ``(B, in_channels, *S)`` of any size ``S`` (padded internally to a multiple of
+    ``2 ** (len(channels) - 1)`` and cropped back); returns a list with one ``(B, out_channels[i], *S)``
+    logits tensor per decoder.
+    """
+
+    def __init__(
+        self,
+        spatial_dims: int = 2,
+        in_channels: int = 1,
+        out_channels: Sequence[int] = (1,),
+        channels: Sequence[int] = TABLE1_CHANNELS,
+        act: str | tuple = ("LeakyReLU", {"negative_slope": 0.1, "inplace": True}),
+        norm: str | tuple = ("instance", {"affine": True}),
+        bias: bool = True,
+        dropout: float = 0.0,
+        coord_heads: Sequence[bool] | None = None,
+    ) -> None:
+        super().__init__()
+        coord_heads = coord_heads or [False] * len(out_channels)
+        if len(channels) < 2:
+            raise ValueError(f"channels needs at least two levels, got {channels}")
+        self.multiple = 2 ** (len(channels) - 1)
+        self.stem = TwoConv(spatial_dims, in_channels, channels[0], act, norm, bias, dropout)
+        self.downs = nn.ModuleList(
+            Down(spatial_dims, channels[i - 1], channels[i], act, norm, bias, dropout) for i in range(1, len(channels))
+        )
+        self.decoders = nn.ModuleList(
+            _Decoder(spatial_dims, channels, c, act, norm, bias, dropout, coord)
+            for c, coord in zip(out_channels, coord_heads)
+        )
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        x, shape = pad_to_multiple(x, self.multiple)
+        skips = [self.stem(x)]
+        for down in self.downs:
+            skips.append(down(skips[-1]))
+        return [crop_to(decoder(skips), shape) for decoder in self.decoders]

@@ -1,0 +1,78 @@
+"""The fusion network of thesis Table 1 and the initialisations that make stage 3 start from stage 2."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+from monai.networks.layers import Conv
+
+__all__ = ["FusionNet"]
+
+
+class FusionNet(nn.Module):
+    """Fusion network of thesis Table 1: conv3-16, conv3-16, conv1-1 (logits out).
+
+    Input ``(B, in_channels, *S)``: the global probability, the pasted local probability and, by
+    default, the crop-window mask; output ``(B, 1, *S)`` logits.
+    """
+
+    def __init__(self, spatial_dims: int = 2, in_channels: int = 3, features: int = 16) -> None:
+        super().__init__()
+        conv = Conv["conv", spatial_dims]
+        self.body = nn.Sequential(
+            conv(in_channels, features, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv(features, features, kernel_size=3, padding=1),
+            nn.LeakyReLU(0.1, inplace=True),
+            conv(features, 1, kernel_size=1),
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body(x)
+
+    @torch.no_grad()
+    def init_select(self, gain: float = 12.0, noise: float = 0.05) -> None:
+        """Start as "the local prediction inside the windows, the global one outside".
+
+        Expects the three inputs (global ``g``, pasted local ``l``, window mask ``w``). Because ``l`` is
+        0 outside the windows and ``g <= 1``, ``l + relu(g - w)`` is exactly that selection, so two
+        hidden channels compute ``g - w`` and ``l`` (centre taps), and the head maps their sum to
+        logits around 0.5. A randomly initialised fusion network starts far from both branches and
+        drags the unfrozen global branch with it at the start of stage 3. The other hidden channels
+        keep a small random initialisation so training can add to the selection.
+        """
+        first, second, head = self.body[0], self.body[2], self.body[4]
+        if first.in_channels != 3 or first.out_channels < 2:
+            raise ValueError("init_select needs the three-channel fusion input and at least 2 features")
+        centre = tuple(k // 2 for k in first.kernel_size)
+        for conv in (first, second):
+            conv.weight.mul_(noise)
+            conv.bias.zero_()
+        first.weight[(0, 0, *centre)] += 1.0  # g
+        first.weight[(0, 2, *centre)] -= 1.0  # - w
+        first.weight[(1, 1, *centre)] += 1.0  # l
+        second.weight[(0, 0, *centre)] += 1.0
+        second.weight[(1, 1, *centre)] += 1.0
+        head.weight.mul_(noise)
+        head.weight[0, 0] += gain
+        head.weight[0, 1] += gain
+        head.bias.fill_(-0.5 * gain)
+
+    @torch.no_grad()
+    def init_local(self, gain: float = 12.0, noise: float = 0.05) -> None:
+        """Start as "the local prediction" for the two inputs (global, local) inside a window.
+
+        One hidden channel passes the local probability ``l`` (centre taps) and the head maps it to
+        logits around 0.5, so stage 3 starts from stage 2's result and learns where the global
+        prediction should correct it; the other channels keep a small random initialisation.
+        """
+        first, second, head = self.body[0], self.body[2], self.body[4]
+        centre = tuple(k // 2 for k in first.kernel_size)
+        for conv in (first, second):
+            conv.weight.mul_(noise)
+            conv.bias.zero_()
+        first.weight[(0, 1, *centre)] += 1.0
+        second.weight[(0, 0, *centre)] += 1.0
+        head.weight.mul_(noise)
+        head.weight[0, 0] += gain
+        head.bias.fill_(-0.5 * gain)

@@ -1,0 +1,35 @@
+"""Shared helpers: atomic writes leave either the old file or the new one, never a part."""
+
+from __future__ import annotations
+
+import pytest
+
+from glsmonai.utils import atomic_write
+
+
+def test_atomic_write_writes_and_leaves_no_temporary(tmp_path):
+    seen = []
+
+    def write(tmp):
+        seen.append(tmp)
+        tmp.write_text("new")
+
+    path = atomic_write(tmp_path / "sub" / "scan_seg.nii.gz", write)
+    assert path == tmp_path / "sub" / "scan_seg.nii.gz"
+    assert path.read_text() == "new"
+    assert seen[0].parent == path.parent and seen[0].name.startswith(".") and seen[0].name.endswith(".nii.gz")
+    assert [p.name for p in path.parent.iterdir()] == [path.name]
+
+
+def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
+    path = tmp_path / "table.csv"
+    path.write_text("old")
+
+    def write(tmp):
+        tmp.write_text("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        atomic_write(path, write)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
