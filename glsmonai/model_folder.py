@@ -3,7 +3,7 @@
 ::
 
     <ckpt_dir>/gls_model.json                 how the network was built and how scans were prepared
-    <ckpt_dir>/stageN_best.pt                 best validation Dice of stage N ({"network": state_dict})
+    <ckpt_dir>/stageN_best.pt                 best validation Dice of stage N (the network's state dict)
     <ckpt_dir>/stageN_final.pt                after the last epoch of stage N
     <ckpt_dir>/stageN_checkpoint_epoch=E.pt   the last epoch (network, optimizer, scheduler, trainer)
 

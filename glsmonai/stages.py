@@ -74,7 +74,10 @@ def get_stage(stage: str | int | Stage) -> Stage:
 
 def stage_of_output(output: str) -> Stage:
     """The stage that trains ``output`` (``global`` -> stage1, ``local`` -> stage2, ``fused`` -> stage3)."""
-    return next(s for s in STAGES.values() if s.output == output)
+    found = next((s for s in STAGES.values() if s.output == output), None)
+    if found is None:
+        raise ValueError(f"no stage trains the output {output!r}; stage outputs: {[s.output for s in STAGES.values()]}")
+    return found
 
 
 def enter_stage(network: nn.Module, stage: str | int | Stage) -> list[nn.Parameter]:

@@ -123,4 +123,4 @@ class StageStart:
             load.update({"optimizer": self.optimizer, "lr_scheduler": self.lr_scheduler, "trainer": engine})
         load = {k: v for k, v in load.items() if v is not None}
         logger.info("%s starts from %s (%s)", self.stage.name, self.path, ", ".join(load))
-        CheckpointLoader(str(self.path), load, map_location=engine.state.device).attach(engine)
+        CheckpointLoader(str(self.path), load, map_location=getattr(engine.state, "device", None)).attach(engine)

@@ -36,8 +36,8 @@ def output_target(
     output: str, pred: Mapping[str, torch.Tensor], targets: Mapping[str, torch.Tensor], crop_size: Sequence[int]
 ) -> torch.Tensor:
     """The label on the pixels of ``output``: the label in the windows for the local output and for the
-    fused output of ``crop_space original`` (whose windows carry ``centres``), else the working label."""
-    if output == GLSKeys.LOCAL.value or (output == GLSKeys.FUSED.value and GLSKeys.CENTRES.value in pred):
+    fused output of ``crop_space original`` (whose windows carry ``frame_centres``), else the working label."""
+    if output == GLSKeys.LOCAL.value or (output == GLSKeys.FUSED.value and GLSKeys.FRAME_CENTRES.value in pred):
         return local_target(pred, targets, crop_size)
     return targets["label"]
 
@@ -51,7 +51,8 @@ class GLSLoss(nn.Module):
         crop_size: the local window size (to crop the working label at the keypoints).
         heatmap_loss: heatmap loss on logits against the Gaussian heatmaps (default BCE with logits).
         heatmap_weight: weight of the heatmap term (stages whose row has ``heatmap_loss``).
-        aux_weight: weight of the global and local segmentation terms (stages whose row has ``aux_loss``).
+        aux_weight: weight of the global and local segmentation terms (stages whose row has ``aux_loss``);
+            0, the thesis' loss, by default (the bundle sets 0.5).
 
     ``forward(pred, targets)``: ``pred`` the network's output dict, ``targets`` with ``label``
     ``(B, 1, H, W)``, ``heatmap`` ``(B, K, H, W)`` and, for ``crop_space original``, ``source_label``.

@@ -1,12 +1,13 @@
-"""Network output shapes on odd sizes, freezing parts, the named outputs."""
+"""GLSNet and its parts: output shapes on odd sizes, the named outputs (working and original crop space), freezing, stages."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 
-from glsmonai.networks import FusionNet, GLSKeys, GLSNet, SegmentationOnly, SharedEncoderNet
+from glsmonai.networks import FusionNet, GLSKeys, GLSNet, SharedEncoderNet
 from glsmonai.stages import enter_stage
+from glsmonai.transforms import WorkingGrid
 
 SMALL = (4, 8, 8, 16, 16)
 
@@ -61,29 +62,6 @@ def test_freeze_keeps_a_part_out_of_training_mode():
         net.freeze("encoder")
 
 
-def test_enter_stage_follows_the_stage_table():
-    net = GLSNet(crop_size=(16, 16), channels=SMALL)
-    params = enter_stage(net, "stage1")
-    assert trainable(net.global_net) == {True} and trainable(net.local_net) == {False} and trainable(net.fusion) == {False}
-    assert len(params) == len(list(net.global_net.parameters())) and net.output == "global"
-    enter_stage(net, 2)
-    assert trainable(net.global_net) == {False} and trainable(net.local_net) == {True} and trainable(net.fusion) == {False}
-    net.train()
-    assert not net.global_net.training and net.local_net.training and net.output == "local"
-    params = enter_stage(net, "stage3")
-    net.train()
-    assert trainable(net) == {True} and net.global_net.training and len(params) == len(list(net.parameters()))
-    with pytest.raises(ValueError, match="unknown stage 4; choose from"):
-        enter_stage(net, 4)
-
-
-def test_a_baseline_has_stage1_only():
-    net = SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4))
-    assert len(enter_stage(net, "stage1")) == len(list(net.parameters()))
-    with pytest.raises(ValueError, match="one-stage baseline"):
-        enter_stage(net, "stage2")
-
-
 def test_stage2_gradients_reach_only_the_local_net():
     net = GLSNet(crop_size=(16, 16), channels=SMALL)
     enter_stage(net, "stage2")
@@ -97,3 +75,24 @@ def test_stage3_gradients_reach_the_global_net_through_fusion():
     net = GLSNet(crop_size=(16, 16), channels=SMALL)
     net(torch.rand(1, 1, 32, 32))["fused"].mean().backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in net.global_net.parameters())
+
+
+def test_network_original_space_outputs():
+    net = GLSNet(num_keypoints=2, crop_size=(8, 8), channels=(4, 8, 8, 16, 16), crop_space="original",
+                 local_size=(16, 16), keypoint_band=2).eval()
+    grid = WorkingGrid((120, 90), (32, 32))
+    image, source = torch.rand(2, 1, 32, 32), torch.rand(2, 1, 120, 90)
+    to_source = torch.from_numpy(grid.to_original_affine())[None].repeat(2, 1, 1)  # (2, 2, 3)
+    window = torch.tensor([[30.0, 30.0], [24.0, 20.0]])
+    with torch.no_grad():
+        out = net(image, source=source, to_source=to_source, window=window)
+    assert out["local"].shape == out["fused"].shape == out["global_windows"].shape == (4, 1, 16, 16)
+    assert out["centres"].shape == (2, 2, 2) and out["confidence"].shape == (2, 2)
+    assert torch.allclose(out["centres"][0], torch.tensor(grid.to_original(out["keypoints"][0].numpy()), dtype=torch.float32), atol=1e-3)
+    # the fusion starts as "the local prediction": the same decision wherever the local one is clear
+    local = torch.sigmoid(out["local"])
+    clear = (local - 0.5).abs() > 0.05
+    assert clear.sum() > 100
+    assert ((out["fused"] > 0) == (local > 0.5))[clear].float().mean() > 0.98
+    with pytest.raises(ValueError, match="needs source"):
+        net(image)

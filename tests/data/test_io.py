@@ -7,7 +7,6 @@ import pytest
 import SimpleITK as sitk
 from PIL import Image
 
-from glsmonai.data.datalist import load_datalist, write_datalist
 from glsmonai.data.io import list_images, read_image, split_ext, write_mask
 
 
@@ -74,25 +73,6 @@ def test_split_ext_and_listing(tmp_path):
     assert [p.name for p in list_images(tmp_path)] == ["a.nii.gz", "b.png"]
     with pytest.raises(FileNotFoundError, match="input folder not found"):
         list_images(tmp_path / "nowhere")
-
-
-def test_datalist_errors_name_the_file(tmp_path):
-    with pytest.raises(FileNotFoundError, match="datalist not found"):
-        load_datalist(tmp_path / "none.json", tmp_path, "training")
-    path = write_datalist(tmp_path / "d.json", {"training": [{"image": "img/x.nii.gz", "label": "lab/x.nii.gz"}]})
-    with pytest.raises(FileNotFoundError, match=r"training\[0\] image file not found: .*img/x.nii.gz"):
-        load_datalist(path, tmp_path, "training")
-    with pytest.raises(ValueError, match="no entries under 'validation'"):
-        load_datalist(path, tmp_path, "validation")
-    (tmp_path / "bad.json").write_text("{oops")
-    with pytest.raises(ValueError, match="bad.json: not valid JSON"):
-        load_datalist(tmp_path / "bad.json", tmp_path, "training")
-
-
-def test_datalist_paths_become_absolute(tiny_iris):
-    entries = load_datalist(tiny_iris / "datalist.json", tiny_iris, "training")
-    assert len(entries) == 6
-    assert all(e["image"].startswith(str(tiny_iris)) and len(e["keypoints"]) == 2 for e in entries)
 
 
 def _blocks(dtype=np.uint8, high=200) -> np.ndarray:

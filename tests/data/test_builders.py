@@ -1,4 +1,4 @@
-"""CAMUS (both releases) and folder datalists; the lv_apex_base rule on hand-made masks."""
+"""Datalist builders: CAMUS (both releases), folders with a keypoint table, and the patient-grouped split."""
 
 from __future__ import annotations
 
@@ -10,46 +10,10 @@ import pytest
 import SimpleITK as sitk
 
 from glsmonai.cli import main as cli_main
-from glsmonai.data.builders import camus_datalist, folder_datalist, split_groups
+from glsmonai.data.builders import camus_datalist, split_groups
 from glsmonai.data.datalist import load_datalist, load_task
-from glsmonai.keypoints import lv_apex_base
 
-
-def heart(rows: int = 60, cols: int = 40, with_la: bool = True) -> np.ndarray:
-    """A hand-made apical view: LV rows 10..39 (a triangle-ish cone, apex at the top), LA below."""
-    lab = np.zeros((rows, cols), np.uint8)
-    for r in range(10, 40):
-        half = 2 + (r - 10) * 10 // 29  # 2 px wide at the apex, 12 at the base
-        lab[r, 20 - half : 20 + half + 1] = 1
-    if with_la:
-        lab[40:52, 10:31] = 3
-    # myocardium ring left of and right of the LV (does not touch the LA contact)
-    lab[12:38, 5:7] = 2
-    return lab
-
-
-class TestLvApexBase:
-    def test_with_left_atrium(self):
-        pts = lv_apex_base(heart())
-        apex, left, right = pts
-        assert apex == pytest.approx([10.0, 20.0], abs=1.0)
-        # LV row 39 spans cols 8..32; the contact with the LA (cols 10..30) is cols 10..30 at row 39
-        assert left == pytest.approx([39.0, 11.0], abs=1.0) and right == pytest.approx([39.0, 29.0], abs=1.0)
-
-    def test_from_lv_shape_alone(self):
-        apex, left, right = lv_apex_base((heart(with_la=False) == 1).astype(np.uint8))
-        assert apex == pytest.approx([10.0, 20.0], abs=1.0)
-        assert left[0] > 36 and right[0] > 36  # basal slab
-        assert left[1] == pytest.approx(9.0, abs=1.5) and right[1] == pytest.approx(31.0, abs=1.5)
-
-    def test_upside_down_view(self):
-        apex, left, right = lv_apex_base(heart()[::-1])
-        assert apex == pytest.approx([49.0, 20.0], abs=1.0)
-        assert left[1] < right[1]
-
-    def test_no_lv(self):
-        with pytest.raises(ValueError, match="no LV"):
-            lv_apex_base(np.zeros((8, 8), np.uint8))
+from tests.test_keypoints import heart
 
 
 def _write_camus(root, layout: str, patients: int = 6):
@@ -125,11 +89,3 @@ def test_folder_datalist_with_keypoint_csv(tmp_path):
     assert c3["label"] == "lab/c3.nii.gz" and c3["keypoints"] == [[3.0, 0.0], [3.0, 1.0]]
     assert load_task(tmp_path / "d.json") == {"num_keypoints": 2}
     assert len(load_datalist(tmp_path / "d.json", tmp_path, "training")) == 4
-
-
-@pytest.mark.parametrize("seed", range(5))
-def test_lv_apex_base_agrees_with_the_echo_phantom(seed):
-    from glsmonai.data.synth.echo import make_echo_case
-
-    case = make_echo_case(np.random.default_rng(seed), (256, 256))
-    assert np.abs(lv_apex_base(case.label) - case.keypoints).max() < 3.0

@@ -1,4 +1,4 @@
-"""Dice/IoU on literal cases and the evaluate report."""
+"""The evaluate report: per-case and summary tables, key-region columns, keypoint errors from keypoints.csv."""
 
 from __future__ import annotations
 
@@ -9,33 +9,7 @@ import pandas as pd
 import pytest
 
 from glsmonai.data.io import write_mask
-from glsmonai.evaluation.metrics import dice_iou
 from glsmonai.evaluation.reports import evaluate_folder
-
-
-@pytest.mark.parametrize(
-    "pred, ref, dice, iou",
-    [
-        ([1, 1, 0, 0], [1, 1, 0, 0], 1.0, 1.0),
-        ([1, 1, 0, 0], [0, 1, 1, 0], 0.5, 1 / 3),
-        ([1, 1, 1, 1], [1, 0, 0, 0], 0.4, 0.25),
-        ([1, 0, 0, 0], [0, 0, 0, 0], 0.0, 0.0),
-        ([0, 0, 0, 0], [0, 0, 1, 0], 0.0, 0.0),
-    ],
-)
-def test_literal_cases(pred, ref, dice, iou):
-    d, i = dice_iou(np.array(pred), np.array(ref))
-    assert d == pytest.approx(dice) and i == pytest.approx(iou)
-
-
-def test_both_empty_is_nan():
-    d, i = dice_iou(np.zeros((3, 3)), np.zeros((3, 3)))
-    assert math.isnan(d) and math.isnan(i)
-
-
-def test_shape_mismatch_raises():
-    with pytest.raises(ValueError, match="differs from reference"):
-        dice_iou(np.zeros((3, 3)), np.zeros((3, 4)))
 
 
 def test_evaluate_folder_writes_reports(tmp_path):

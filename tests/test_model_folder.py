@@ -1,0 +1,158 @@
+"""A model folder: its settings file, its stage checkpoints, and loading a trained network from it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import torch
+
+from glsmonai.model_folder import (
+    MODEL_INFO_FILE,
+    load_trained,
+    network_from_args,
+    read_model_info,
+    stage_checkpoint,
+    trained_stage,
+    write_model_info,
+)
+from glsmonai.networks import GLSNet, SegmentationOnly
+from glsmonai.stages import STAGES
+
+
+def tiny_net() -> GLSNet:
+    return GLSNet(crop_size=(8, 8), channels=(2, 4, 4, 8, 8))
+
+
+def same_architecture(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
+
+
+def test_settings_round_trip_with_the_network_build_args(tmp_path):
+    net = tiny_net()
+    path = write_model_info(tmp_path, net, {"image_size": [64, 72], "sigma": 3.0, "label_value": None})
+    assert path == tmp_path / MODEL_INFO_FILE
+    assert read_model_info(tmp_path) == {
+        "image_size": [64, 72], "sigma": 3.0, "label_value": None, "network": net.build_args(),
+    }
+
+
+def test_settings_are_written_atomically_leaving_no_temporary_file(tmp_path):
+    write_model_info(tmp_path, tiny_net(), {"image_size": [64, 64]})
+    write_model_info(tmp_path, tiny_net(), {"image_size": [32, 32]})  # overwrites in place
+    assert [p.name for p in tmp_path.iterdir()] == [MODEL_INFO_FILE]  # iterdir lists hidden files too
+    assert read_model_info(tmp_path)["image_size"] == [32, 32]
+
+
+def test_reading_a_folder_without_settings_names_the_file(tmp_path):
+    with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / MODEL_INFO_FILE))) as err:
+        read_model_info(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "{not json",
+        "[1, 2]",
+        '{"image_size": [64, 64]}',  # no network
+        '{"network": {"crop_size": [8, 8]}}',  # no image_size
+        '{"network": "GLSNet", "image_size": [64, 64]}',  # network not a mapping
+    ],
+)
+def test_reading_a_broken_settings_file_names_the_file_in_one_line(tmp_path, text):
+    (tmp_path / MODEL_INFO_FILE).write_text(text)
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / MODEL_INFO_FILE))) as err:
+        read_model_info(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_network_from_args_rebuilds_a_gls_net(tmp_path):
+    net = GLSNet(num_keypoints=3, crop_size=(8, 6), channels=(2, 4, 4, 8, 8), fusion_features=4)
+    rebuilt = network_from_args(net.build_args())
+    assert type(rebuilt) is GLSNet
+    assert rebuilt.build_args() == net.build_args()
+    assert same_architecture(rebuilt, net)
+
+
+def test_network_from_args_rebuilds_a_baseline_through_the_settings_file(tmp_path):
+    net = SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4))
+    write_model_info(tmp_path, net, {"image_size": [32, 32]})
+    rebuilt = network_from_args(read_model_info(tmp_path)["network"])  # JSON turned the tuple into a list
+    assert type(rebuilt) is SegmentationOnly
+    assert same_architecture(rebuilt, net)
+
+
+def test_network_from_args_rebuilds_a_gls_net_through_the_settings_file(tmp_path):
+    net = tiny_net()
+    write_model_info(tmp_path, net, {"image_size": [32, 32]})
+    assert same_architecture(network_from_args(read_model_info(tmp_path)["network"]), net)
+
+
+def test_stage_checkpoint_names(tmp_path):
+    assert stage_checkpoint(tmp_path, "stage1") == tmp_path / "stage1_best.pt"
+    assert stage_checkpoint(tmp_path, 2, "best") == tmp_path / "stage2_best.pt"
+    assert stage_checkpoint(tmp_path, STAGES["stage3"], "final") == tmp_path / "stage3_final.pt"
+
+
+def test_trained_stage_is_the_latest_stage_with_a_best_checkpoint(tmp_path):
+    for name in ("stage1_best.pt", "stage2_best.pt", "stage3_final.pt", "stage3_checkpoint_epoch=4.pt"):
+        (tmp_path / name).touch()
+    assert trained_stage(tmp_path) is STAGES["stage2"]  # stage 3 has no best checkpoint
+
+
+def test_trained_stage_without_any_best_checkpoint_is_an_error(tmp_path):
+    (tmp_path / "stage1_final.pt").touch()
+    with pytest.raises(FileNotFoundError, match="stage1_best.pt / stage2_best.pt / stage3_best.pt"):
+        trained_stage(tmp_path)
+
+
+def perturbed(net: torch.nn.Module) -> torch.nn.Module:
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    return net
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["flat", "network-key"])
+def test_load_trained_loads_the_latest_stage_and_sets_the_network_up_for_it(tmp_path, wrapped):
+    trained = perturbed(tiny_net())
+    state = trained.state_dict()
+    # CheckpointSaver writes a lone network flat; {"network": ...} is read too
+    torch.save({"network": state} if wrapped else state, tmp_path / "stage2_best.pt")
+    (tmp_path / "stage1_best.pt").touch()  # older stage: not read
+
+    net = tiny_net()
+    assert load_trained(net, tmp_path) is STAGES["stage2"]
+    loaded = net.state_dict()
+    assert loaded.keys() == state.keys()
+    for key in state:
+        torch.testing.assert_close(loaded[key], state[key], rtol=0, atol=0, msg=key)
+    assert net.output == "local"
+    assert net.frozen == {"global_net", "fusion"}
+
+
+def test_load_trained_of_a_named_stage(tmp_path):
+    trained = perturbed(tiny_net())
+    torch.save(trained.state_dict(), tmp_path / "stage1_best.pt")
+    torch.save(tiny_net().state_dict(), tmp_path / "stage2_best.pt")
+    net = tiny_net()
+    assert load_trained(net, tmp_path, stage=1) is STAGES["stage1"]
+    torch.testing.assert_close(net.state_dict(), trained.state_dict(), rtol=0, atol=0)
+    assert net.output == "global"
+    assert net.frozen == {"local_net", "fusion"}
+
+
+def test_load_trained_of_a_missing_stage_names_the_checkpoint(tmp_path):
+    torch.save(tiny_net().state_dict(), tmp_path / "stage2_best.pt")
+    with pytest.raises(FileNotFoundError, match="stage3_best.pt"):
+        load_trained(tiny_net(), tmp_path, stage="stage3")
+
+
+def test_load_trained_baseline(tmp_path):
+    trained = perturbed(SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4)))
+    torch.save(trained.state_dict(), tmp_path / "stage1_best.pt")
+    net = SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4))
+    assert load_trained(net, tmp_path) is STAGES["stage1"]
+    torch.testing.assert_close(net.state_dict(), trained.state_dict(), rtol=0, atol=0)
