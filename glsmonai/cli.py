@@ -33,8 +33,17 @@ def _datalist(args: argparse.Namespace) -> int:
                        args.test_fraction, args.seed, args.official_split)
     else:
         folder_datalist(args.images, args.labels, args.out, args.keypoints, args.rule, args.dataset_dir,
-                        args.val_fraction, args.test_fraction, args.seed, args.label_value)
+                        args.val_fraction, args.test_fraction, args.seed, args.label_value, args.group_regex)
     return 0
+
+
+def _components(value: str) -> int | str:
+    """``--components``: a positive number or ``task``."""
+    if value == "task":
+        return value
+    if not value.isdigit() or int(value) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number or 'task', got {value!r}")
+    return int(value)
 
 
 def _predict(args: argparse.Namespace) -> int:
@@ -42,7 +51,8 @@ def _predict(args: argparse.Namespace) -> int:
 
     failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
                              overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
-                             fusion=not args.no_fusion, keypoint_band=args.keypoint_band)
+                             fusion=not args.no_fusion, keypoint_band=args.keypoint_band, tta=args.tta,
+                             components=args.components)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -79,7 +89,8 @@ def _compare(args: argparse.Namespace) -> int:
         if not sep:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         overrides += [f"--{key}", value]
-    table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels)
+    table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels,
+                    folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
@@ -138,6 +149,10 @@ def build_parser() -> argparse.ArgumentParser:
     folder.add_argument("--rule", help="keypoint rule for images without keypoints (e.g. iris_roots)")
     folder.add_argument("--dataset-dir", help="paths are written relative to it (default: common parent)")
     folder.add_argument("--label-value", type=int, help="label value of the structure (default: > 0)")
+    folder.add_argument("--group-regex", metavar="REGEX",
+                        help="each image's group (patient), from its file name: the first capture group, or the match "
+                        r"(e.g. '^(patient\d+)_'); default: the keypoints CSV's 'group' column, else the file stem. "
+                        "Splits and cross-validation keep a group together")
     for q in (camus, folder):
         q.add_argument("--out", required=True, help="datalist JSON to write")
         q.add_argument("--val-fraction", type=float, default=0.2)
@@ -156,6 +171,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
     p.add_argument("--keypoint-band", type=int, metavar="PX",
                    help="search keypoints within PX working pixels of the predicted boundary (0: anywhere; default: the model's)")
+    p.add_argument("--tta", action="store_true",
+                   help="mirror test-time augmentation: average with the prediction of the left-right flipped scan")
+    p.add_argument("--components", type=_components, metavar="N|task",
+                   help="keep the N largest connected pieces of each mask and fill holes ('task': the task's number, "
+                        "LV 1, iris 2)")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 
@@ -170,7 +190,13 @@ def build_parser() -> argparse.ArgumentParser:
     _datalist_options(p)
     p.set_defaults(func=_evaluate)
 
-    p = sub.add_parser("compare", help="train GLS and baselines on one datalist; one table, panel figures")
+    p = sub.add_parser(
+        "compare", help="train GLS and baselines on one datalist (cross-validated by patient); one table, panel figures",
+        description="Train every model with the same bundle, data and overrides and score them per case. With --folds K "
+        "(default 5) every labelled case of the datalist, whatever its split, is pooled, the groups (the entries' "
+        "'group', e.g. the CAMUS patient) are dealt into K folds, and each fold is tested once by models trained on "
+        "the other groups; --folds 0 uses the datalist's own training/validation/testing split instead. Writes "
+        "cases.csv, folds.csv, table.csv/.md, paired.csv/.md and panels/ into --out.")
     p.add_argument("--datalist", required=True)
     p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True)
     p.add_argument("--models", nargs="+", default=["unet", "unetpp", "cenet", "gs", "gls"],
@@ -178,7 +204,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gls: the bundle's default crop_space; gls_working / gls_original: that crop_space")
     p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
-    p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures")
+    p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures (fold 0's first)")
+    p.add_argument("--folds", type=int, default=5, metavar="K",
+                   help="K >= 2: group K-fold cross-validation over all labelled cases, each case tested once, all cases "
+                   "of a group (patient) in one fold; validation: --val-fraction of the other groups, training: the rest. "
+                   "0: the datalist's own split (test split, else validation). Default 5")
+    p.add_argument("--reference", default="unet", choices=["unet", "unetpp", "cenet", "gs", "gls", "gls_working", "gls_original"],
+                   help="one of --models: paired.csv/.md give every other model's per-case difference to it (model - "
+                   "reference) for dice, key_dice and hd95, with a 95%% bootstrap interval that resamples whole groups; "
+                   "an interval that contains 0 does not tell the two apart. Default unet")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the folds, the validation draw and the bootstrap (training's seed: --set seed=N). Default 0")
+    p.add_argument("--val-fraction", type=float, default=0.2,
+                   help="share of the cases outside the test fold used for validation (whole groups). Default 0.2")
     p.add_argument("--out", required=True)
     p.set_defaults(func=_compare)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from monai.transforms import Compose, FillHoles, KeepLargestConnectedComponent
 from tqdm import tqdm
 
 from glsmonai.data.datalist import scan_list
@@ -73,6 +74,11 @@ class Predictor:
             inside the windows instead of the fused one (the ablation "local alone vs fused").
         keypoint_band: override the model's keypoint search band (working pixels around the predicted
             boundary; 0: anywhere), e.g. to measure what the constraint does on a trained model.
+        tta: mirror test-time augmentation: the scan is also predicted flipped left-right, and the two
+            probability maps (and keypoints, with the model's ``flip_swap`` pairs swapped) are averaged.
+        components: keep this many largest connected components of the mask and fill its holes
+            (MONAI ``KeepLargestConnectedComponent``, ``FillHoles``); ``"task"``: the number the
+            model folder records for its task (LV 1, iris 2); ``None``: no post-processing.
 
     The latest trained stage is used: the fused output of stage 3, else the global output. With
     ``crop_space original`` the mask is assembled on the original grid: the global probability resized
@@ -86,12 +92,22 @@ class Predictor:
         threshold: float = 0.5,
         fusion: bool = True,
         keypoint_band: int | None = None,
+        tta: bool = False,
+        components: int | str | None = None,
     ):
         model_dir = Path(model_dir)
         self.info = read_model_info(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.threshold = threshold
         self.fusion = fusion
+        self.tta = tta
+        if components == "task":
+            components = self.info.get("num_components")
+            if components is None:
+                raise ValueError(f"{model_dir}: the model folder records no num_components for its task; give a number")
+        self.postprocess = _postprocessing(int(components)) if components else None
+        # a left-right flip swaps these keypoint pairs (e.g. the two iris roots); old folders: none recorded
+        self.flip_swap = [tuple(pair) for pair in self.info.get("flip_swap") or ()]
         self.network = network_from_args(self.info["network"])
         self.original = getattr(self.network, "crop_space", "working") == "original"
         if keypoint_band is not None and hasattr(self.network, "keypoint_band"):
@@ -114,6 +130,45 @@ class Predictor:
     def predict(self, path: str | os.PathLike) -> Prediction:
         """Predict one scan; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input."""
         raw, geometry = read_image(path)
+        prob, points, scores, confidence, window = self._predict_array(raw, geometry)
+        if self.tta:
+            prob_f, points_f, scores_f, confidence_f, _ = self._predict_array(np.ascontiguousarray(raw[:, ::-1]), geometry)
+            points_f = self._unflip_points(points_f, raw.shape[1])
+            order = self._swap_order(len(points_f))
+            prob = (prob + prob_f[:, ::-1]) / 2
+            points = (points + points_f) / 2
+            scores, confidence = (scores + scores_f[order]) / 2, (confidence + confidence_f[order]) / 2
+        mask = (prob > self.threshold).astype(np.uint8)
+        if self.postprocess is not None:
+            mask = np.asarray(self.postprocess(torch.from_numpy(mask)[None]))[0].astype(np.uint8)
+        return Prediction(
+            mask=mask,
+            probability=prob.astype(np.float32),
+            keypoints=points,
+            scores=scores,
+            confidence=confidence,
+            window_size=window,
+            geometry=geometry,
+            image=raw,
+        )
+
+    def _swap_order(self, k: int) -> np.ndarray:
+        """Index ``(K,)`` that swaps the ``flip_swap`` pairs."""
+        order = np.arange(k)
+        for a, b in self.flip_swap:
+            if max(a, b) < k:
+                order[[a, b]] = order[[b, a]]
+        return order
+
+    def _unflip_points(self, points: np.ndarray, cols: int) -> np.ndarray:
+        """Keypoints found on the flipped scan, back on the scan: columns mirrored, pairs swapped."""
+        back = np.array(points, dtype=np.float64)
+        back[:, 1] = cols - 1 - back[:, 1]
+        return back[self._swap_order(len(back))]
+
+    def _predict_array(self, raw: np.ndarray, geometry: Geometry) -> tuple:
+        """One forward pass on a ``(rows, cols)`` scan: probability on its grid, keypoints, scores,
+        confidence, window size in original pixels."""
         data = self.transforms({"image": torch.from_numpy(raw)[None], "geometry": geometry})
         grid = data["working_grid"]
         tensor = lambda key: torch.as_tensor(data[key].as_tensor() if hasattr(data[key], "as_tensor") else data[key])  # noqa: E731
@@ -133,16 +188,7 @@ class Predictor:
             confidence = out[GLSKeys.CONFIDENCE.value][0].cpu().numpy()
         else:  # a baseline: no keypoints
             points, scores, confidence = np.zeros((0, 2)), np.zeros(0), np.zeros(0)
-        return Prediction(
-            mask=(prob > self.threshold).astype(np.uint8),
-            probability=prob,
-            keypoints=points,
-            scores=scores,
-            confidence=confidence,
-            window_size=window,
-            geometry=geometry,
-            image=raw,
-        )
+        return prob, points, scores, confidence, window
 
     def _assemble_original(self, out: dict[str, torch.Tensor], grid) -> np.ndarray:
         """The global probability on the original grid, the window predictions pasted over it."""
@@ -153,6 +199,14 @@ class Predictor:
         windows = torch.sigmoid(out[key]).cpu()
         centres, size = out[GLSKeys.CENTRES.value][0].cpu(), out[GLSKeys.WINDOW.value][0].cpu()
         return paste_windows(torch.as_tensor(prob), windows, centres, size)[0].numpy().astype(np.float32)
+
+
+def _postprocessing(components: int):
+    """Keep the ``components`` largest pieces of a ``(1, rows, cols)`` mask, then fill its holes."""
+    return Compose([
+        KeepLargestConnectedComponent(applied_labels=[1], num_components=components, independent=True),
+        FillHoles(applied_labels=[1]),
+    ])
 
 
 def run_inference(
@@ -167,6 +221,8 @@ def run_inference(
     dataset_dir: str | os.PathLike | None = None,
     fusion: bool = True,
     keypoint_band: int | None = None,
+    tta: bool = False,
+    components: int | str | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -188,7 +244,7 @@ def run_inference(
     scans = scan_list(input_dir, split, dataset_dir)
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
-    predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band)
+    predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components)
     label_value = predictor.info.get("label_value")
     references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)

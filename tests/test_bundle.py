@@ -51,8 +51,9 @@ def test_training_writes_every_stage(trained):
     assert any((trained / "tensorboard" / "stage1").iterdir())
 
 
-def test_resume_skips_finished_stages(trained, tiny_iris):
-    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), "--resume", "true", *TINY)
+def test_resume_skips_finished_stages_through_the_run_alias(trained, tiny_iris):
+    # "run" is the model-zoo name of the "training" run id
+    proc = bundle("run", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), "--resume", "true", *TINY)
     check(proc)
     assert proc.stdout.count("already finished") == 3
 
@@ -211,7 +212,7 @@ def test_compare_end_to_end(tiny_iris, tmp_path):
     rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
                    "--models", "unet", "gls", "--epochs", "1", "--out", str(tmp_path),
                    "--set", "image_size=[64,64]", "crop_size=[24,24]", "num_workers=0", "batch_size=3", "sigma=2.0",
-                   ])
+                   "--folds", "0"])
     assert rc == 0
     table = pd.read_csv(tmp_path / "table.csv").set_index("model")
     assert list(table.index) == ["unet", "gls"]
@@ -224,7 +225,7 @@ def test_compare_end_to_end(tiny_iris, tmp_path):
     rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
                    "--models", "unet", "gls", "--epochs", "1", "--out", str(tmp_path),
                    "--set", "image_size=[64,64]", "crop_size=[24,24]", "num_workers=0", "batch_size=3", "sigma=2.0",
-                   ])
+                   "--folds", "0"])
     assert rc == 0
     assert {m: (tmp_path / m / "train.log").stat().st_mtime_ns for m in ("unet", "gls")} == logs
     again = pd.read_csv(tmp_path / "table.csv").set_index("model")

@@ -1,7 +1,8 @@
 """Datalist builders: CAMUS (both releases) and any folder of images with labels.
 
-Splits are by patient (CAMUS) or by file (folders), never by frame of a patient, seeded, and written
-as decathlon JSON with a ``"task"`` block (see :mod:`glsmonai.data.datalist`).
+Splits are by group (the patient for CAMUS; for folders the group each entry is given, by default its
+file), never by frame of a patient, seeded, and written as decathlon JSON with a ``"task"`` block and a
+``"group"`` per entry (see :mod:`glsmonai.data.datalist`).
 """
 
 from __future__ import annotations
@@ -97,7 +98,9 @@ def camus_datalist(
 ) -> Path:
     """Write a CAMUS datalist: paths relative to ``root`` (use it as ``dataset_dir``), split by patient.
 
-    Keypoints come from the ``lv_apex_base`` rule on each reference (apex, then the two annulus ends).
+    Keypoints come from the ``lv_apex_base`` rule on each reference (apex, then the two annulus ends);
+    each entry's ``group`` (and ``patient``) is its patient id, so cross-validation keeps a patient's
+    frames together.
     """
     if target not in CAMUS_TARGETS:
         raise ValueError(f"unknown target {target!r}; choose from {sorted(CAMUS_TARGETS)}")
@@ -125,6 +128,7 @@ def camus_datalist(
                 "image": _relative(frame["image"], root),
                 "label": _relative(frame["label"], root),
                 "keypoints": np.round(points, 2).tolist(),
+                "group": frame["patient"],
                 "patient": frame["patient"],
                 "view": frame["view"],
                 "phase": frame["phase"],
@@ -139,12 +143,27 @@ def camus_datalist(
             "keypoint_rule": "lv_apex_base",
             "flip_swap": [[1, 2]],
             "label_value": CAMUS_TARGETS[target],
+            "num_components": 1,
         },
         **lists,
     }
     path = write_datalist(out, content)
     logger.info("%s: %s", path, {k: len(v) for k, v in lists.items()})
     return path
+
+
+def _file_group(image: Path, pattern: re.Pattern | None, csv_groups: dict[str, str], csv: str | os.PathLike | None) -> str:
+    """The group of one image file: ``pattern``'s first capture group (or match), its CSV group, or its stem."""
+    if pattern is not None:
+        match = pattern.search(image.name)
+        if match is None:
+            raise ValueError(f"{image}: --group-regex {pattern.pattern!r} does not match the file name")
+        return match.group(1) if pattern.groups else match.group(0)
+    if csv_groups:
+        if image.name not in csv_groups:
+            raise ValueError(f"{csv}: no group for {image.name} (the 'group' column must name every image's group)")
+        return csv_groups[image.name]
+    return split_ext(image)[0]
 
 
 def folder_datalist(
@@ -158,19 +177,37 @@ def folder_datalist(
     test_fraction: float = 0.0,
     seed: int = 0,
     label_value: int | None = None,
+    group_regex: str | None = None,
 ) -> Path:
     """Pair ``images/<name>.<ext>`` with ``labels/<name>.<ext'>`` by name and write a datalist.
 
+    Every entry gets a ``group`` (the patient or subject its scan belongs to; cross-validation and the
+    training / validation / testing split keep a group together): from ``group_regex``, else from a
+    ``group`` column of ``keypoints_csv``, else the image's file stem (every scan its own group, split
+    by file as before groups existed).
+
     Args:
         keypoints_csv: ``image, k, row, col`` rows (the format ``glsmonai predict`` writes), matched
-            on the image file name.
+            on the image file name; an optional ``group`` column names each image's group.
         keypoint_rule: rule recorded in the task block for entries without keypoints.
         dataset_dir: paths are written relative to it (default: the common parent of both folders).
+        group_regex: searched in each image file name; the group is its first capture group, or the
+            whole match when it has none (``"^(patient\\d+)_"`` groups ``patient0001_2CH_ED.png`` as
+            ``patient0001``).
+
+    Raises:
+        ValueError: the regex is invalid or does not match an image's name, the CSV lacks a column or
+            gives one image two groups (the message names the file).
     """
     images, labels = Path(images), Path(labels)
+    try:
+        pattern = re.compile(group_regex) if group_regex else None
+    except re.error as err:
+        raise ValueError(f"--group-regex {group_regex!r}: {err}") from None
     base = Path(dataset_dir) if dataset_dir else Path(os.path.commonpath([images.resolve(), labels.resolve()]))
     label_files = {split_ext(p)[0]: p for p in list_images(labels)}
     points: dict[str, list] = {}
+    csv_groups: dict[str, str] = {}
     if keypoints_csv:
         table = pd.read_csv(keypoints_csv)
         missing = {"image", "k", "row", "col"} - set(table.columns)
@@ -178,6 +215,13 @@ def folder_datalist(
             raise ValueError(f"{keypoints_csv}: missing column(s) {sorted(missing)}")
         for name, rows in table.sort_values(["image", "k"]).groupby("image"):
             points[str(name)] = rows[["row", "col"]].to_numpy(float).tolist()
+        if "group" in table.columns and pattern is None:
+            for name, rows in table.groupby("image"):
+                found = rows["group"].dropna().astype(str).unique()
+                if len(found) > 1:
+                    raise ValueError(f"{keypoints_csv}: image {name} has several groups {sorted(found)}")
+                if len(found):
+                    csv_groups[str(name)] = found[0]
     entries = []
     for image in list_images(images):
         stem = split_ext(image)[0]
@@ -187,13 +231,16 @@ def folder_datalist(
         entry = {"image": _relative(image.resolve(), base.resolve()), "label": _relative(label_files[stem].resolve(), base.resolve())}
         if image.name in points:
             entry["keypoints"] = points[image.name]
+        entry["group"] = _file_group(image, pattern, csv_groups, keypoints_csv)
         entries.append(entry)
     if not entries:
         raise ValueError(f"no image in {images} has a label of the same name in {labels}")
-    split = split_groups([e["image"] for e in entries], val_fraction, test_fraction, seed)
+    grouped = pattern is not None or bool(csv_groups)
+    key = (lambda e: e["group"]) if grouped else (lambda e: e["image"])  # one scan per group: the split by file of old
+    split = split_groups([key(e) for e in entries], val_fraction, test_fraction, seed)
     lists: dict[str, list] = {"training": [], "validation": [], "testing": []}
     for entry in entries:
-        lists[split[entry["image"]]].append(entry)
+        lists[split[key(entry)]].append(entry)
     counts = {len(e.get("keypoints", [])) for e in entries} - {0}
     if len(counts) > 1:
         raise ValueError(f"{keypoints_csv}: images have different keypoint counts {sorted(counts)}")

@@ -1,11 +1,15 @@
 """Decathlon-style datalists: ``{"training": [...], "validation": [...], "testing": [...]}``.
 
-Each entry is ``{"image": path, "label": path, "keypoints": [[row, col], ...]}`` with paths relative
-to the data folder (``dataset_dir``); ``keypoints`` is optional when a keypoint rule is configured.
+Each entry is ``{"image": path, "label": path, "keypoints": [[row, col], ...], "group": id}`` with paths
+relative to the data folder (``dataset_dir``); ``keypoints`` is optional when a keypoint rule is
+configured. ``group`` (optional) names the patient or subject the scan belongs to: cross-validation
+(:mod:`glsmonai.data.folds`) keeps a group's cases in one fold and bootstraps over groups. Other fields
+(``patient``, ``view``, ``phase``, ...) are kept as they are.
 
 An optional ``"task"`` block describes the task so the bundle needs no further overrides:
 ``{"num_keypoints": 3, "keypoint_names": [...], "keypoint_rule": "lv_apex_base",
-"flip_swap": [[1, 2]], "label_value": 1}``.
+"flip_swap": [[1, 2]], "label_value": 1, "num_components": 1}`` (``num_components``: how many
+connected pieces the structure has, for the predictor's optional post-processing).
 """
 
 from __future__ import annotations

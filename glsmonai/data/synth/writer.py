@@ -34,6 +34,7 @@ TASKS: dict[str, dict] = {
         "keypoint_rule": "iris_roots",
         "flip_swap": [[0, 1]],
         "label_value": None,
+        "num_components": 2,
     },
     "echo": {
         "num_keypoints": 3,
@@ -41,6 +42,7 @@ TASKS: dict[str, dict] = {
         "keypoint_rule": "lv_apex_base",
         "flip_swap": [[1, 2]],
         "label_value": 1,
+        "num_components": 1,
     },
 }
 
@@ -69,7 +71,8 @@ def write_phantom_dataset(
     Case ``i`` is drawn from ``np.random.default_rng([seed, i])``, so a seed always gives the same
     images. Files are named ``<kind>_s<seed>_<i>.nii.gz`` (uint8 scan; labels: iris = 1, or CAMUS
     values for ``echo``: 1 LV, 2 myocardium, 3 left atrium) and split at random (by ``seed``) into
-    training / validation / testing.
+    training / validation / testing. Each case is its own ``group`` (``<kind>_s<seed>_<i>``): phantoms
+    are drawn independently, so none is correlated with another the way frames of one patient are.
 
     Returns:
         the datalist path.
@@ -92,6 +95,7 @@ def write_phantom_dataset(
                 "image": f"images/{name}",
                 "label": f"labels/{name}",
                 "keypoints": np.round(case.keypoints, 2).tolist(),
+                "group": f"{kind}_s{seed}_{i:04d}",
             }
         )
     order = np.random.default_rng(seed).permutation(n)

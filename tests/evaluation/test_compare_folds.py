@@ -1,0 +1,79 @@
+"""``glsmonai compare --folds``: paired differences on literal cases, and a 2-fold run on tiny phantoms."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from glsmonai.cli import main as cli_main
+from glsmonai.evaluation.compare import paired_table
+
+
+def test_paired_table_pairs_cases_and_skips_missing_scores():
+    cases = pd.DataFrame([
+        {"model": "unet", "fold": 0, "image": "a1", "group": "a", "dice": 0.80, "hd95": 2.0},
+        {"model": "unet", "fold": 0, "image": "a2", "group": "a", "dice": 0.70, "hd95": np.nan},
+        {"model": "unet", "fold": 1, "image": "b1", "group": "b", "dice": 0.90, "hd95": 4.0},
+        {"model": "gls", "fold": 1, "image": "b1", "group": "b", "dice": 0.95, "hd95": 3.0},
+        {"model": "gls", "fold": 0, "image": "a2", "group": "a", "dice": 0.75, "hd95": 1.0},
+        {"model": "gls", "fold": 0, "image": "a1", "group": "a", "dice": 0.85, "hd95": 1.0},
+    ])
+    paired = paired_table(cases, "unet", n_boot=200).set_index("metric")
+    assert list(paired.index) == ["dice", "hd95"]  # no key_dice column: no row
+    assert paired.loc["dice", "mean"] == pytest.approx(0.05)
+    assert paired.loc["dice", ["lo", "hi"]].tolist() == pytest.approx([0.05, 0.05])
+    assert paired.loc["dice", ["n", "n_groups"]].tolist() == [3, 2]
+    # a2 has no unet HD95: two pairs, -1 (group a) and -1 (group b)
+    assert paired.loc["hd95", ["mean", "lo", "hi", "n", "n_groups"]].tolist() == [-1.0, -1.0, -1.0, 2, 2]
+    with pytest.raises(ValueError, match="reference model 'cenet'"):
+        paired_table(cases, "cenet")
+
+
+ARGS = ["--models", "unet", "gls", "--epochs", "1", "--folds", "2", "--reference", "unet", "--seed", "0",
+        "--set", "image_size=[64,64]", "crop_size=[24,24]", "channels=[4,8,8,16,16]", "num_workers=0",
+        "batch_size=3", "sigma=2.0"]
+
+
+def test_compare_two_folds_end_to_end(tiny_iris, tmp_path):
+    base = ["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris), "--out", str(tmp_path)]
+    assert cli_main([*base, *ARGS]) == 0
+    cases = pd.read_csv(tmp_path / "cases.csv")
+    assert list(cases.columns[:4]) == ["model", "fold", "image", "group"]
+    for model in ("unet", "gls"):  # every phantom once per model, as a test case of its fold
+        one = cases[cases["model"] == model]
+        assert sorted(one["image"]) == sorted(f"iris_s3_{i:04d}.nii.gz" for i in range(10))
+    # the folds are group-disjoint, and nothing a fold tests was trained or validated on
+    tested = cases[cases["model"] == "unet"].groupby("fold")["group"].apply(set)
+    assert len(tested) == 2 and not tested[0] & tested[1]
+    for k in (0, 1):
+        fold = json.loads((tmp_path / "folds" / f"fold{k}.json").read_text())
+        seen = {e["group"] for s in ("training", "validation") for e in fold[s]}
+        assert {e["group"] for e in fold["testing"]} == tested[k] and not seen & tested[k]
+        assert (tmp_path / "gls" / f"fold{k}" / "models" / "stage3_best.pt").is_file()
+    paired = pd.read_csv(tmp_path / "paired.csv")
+    assert set(zip(paired["model"], paired["metric"])) == {("gls", "dice"), ("gls", "key_dice"), ("gls", "hd95")}
+    assert (paired["reference"] == "unet").all() and (paired["lo"] <= paired["mean"]).all()
+    assert (paired["mean"] <= paired["hi"]).all() and (paired.loc[paired["metric"] == "dice", "n"] == 10).all()
+    assert "| gls | dice |" in (tmp_path / "paired.md").read_text()
+    table = pd.read_csv(tmp_path / "table.csv").set_index("model")
+    assert table["n_cases"].tolist() == [10, 10] and table["dice"].between(0, 1).all()
+    folds = pd.read_csv(tmp_path / "folds.csv")
+    assert len(folds) == 4 and folds["train_min"].gt(0).all() and folds["test_groups"].sum() == 20
+    assert table.loc["gls", "train_min"] == pytest.approx(folds.loc[folds["model"] == "gls", "train_min"].sum())
+    assert "wall time" in (tmp_path / "table.md").read_text()
+    assert len(list((tmp_path / "panels").glob("*.png"))) == 4
+    # a second call trains nothing again
+    logs = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/fold*/train.log")}
+    assert len(logs) == 4
+    assert cli_main([*base, *ARGS]) == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/fold*/train.log")} == logs
+    assert pd.read_csv(tmp_path / "cases.csv").equals(cases)
+
+
+def test_compare_reference_must_be_compared(tiny_iris, tmp_path):
+    rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
+                   "--out", str(tmp_path), "--models", "gls", "--reference", "unet"])
+    assert rc == 2 and not any(tmp_path.iterdir())
