@@ -12,8 +12,8 @@ DEMO_N := 60
 DEMO_TEST_N := 20
 DEMO_TEST_SEED := 1000
 DEMO_SIZE := 128 144
-DEMO_ARGS := --image_size "[128,128]" --crop_size "[40,40]" --sigma 2.0 --batch_size 4 \
-	--stage1_epochs 40 --stage2_epochs 15 --stage3_epochs 10 --lr 0.002
+# the CPU preset (bundles/gls/cpu.json: 128 x 128, crops 32 x 32, 30 / 10 / 8 epochs)
+DEMO_CONFIG := "['bundles/gls/train.json','bundles/gls/cpu.json']"
 
 .PHONY: install test demo clean
 
@@ -33,8 +33,8 @@ test: install
 demo: install
 	$(PY) -m glsmonai synth iris --out $(DEMO_DATA) --n $(DEMO_N) --seed 0 --size $(DEMO_SIZE) --if-absent
 	$(PY) -m glsmonai synth iris --out $(DEMO_TEST) --n $(DEMO_TEST_N) --seed $(DEMO_TEST_SEED) --size $(DEMO_SIZE) --if-absent
-	$(PY) -m monai.bundle run training --config_file bundles/gls/train.json \
-		--dataset_dir $(DEMO_DATA) --output_dir $(DEMO_OUT) --progress false $(DEMO_ARGS)
+	$(PY) -m monai.bundle run training --config_file $(DEMO_CONFIG) \
+		--dataset_dir $(DEMO_DATA) --output_dir $(DEMO_OUT) --progress false
 	$(PY) -m glsmonai predict -i $(DEMO_TEST)/images -o $(DEMO_OUT)/predictions -m $(DEMO_OUT)/models --labels $(DEMO_TEST)/labels
 	$(PY) -m glsmonai evaluate --pred $(DEMO_OUT)/predictions --labels $(DEMO_TEST)/labels --csv $(DEMO_OUT)/report.csv
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -44,11 +44,14 @@ class SynthCase:
         image: ``(H, W)`` float32 scan in ``[0, 1]``.
         label: ``(H, W)`` uint8 label map (iris = 1; or CAMUS values 1 LV, 2 myocardium, 3 left atrium).
         keypoints: ``(K, 2)`` float64 ``[row, col]`` (pixel-index coordinates), in the task's order.
+        info: what was drawn that the label and keypoints do not show (generator-specific, e.g. the
+            iris phantom's lens type and artefact); empty by default, not written to disk.
     """
 
     image: np.ndarray
     label: np.ndarray
     keypoints: np.ndarray
+    info: dict = field(default_factory=dict)
 
 
 def parse_size(size: Sequence[int]) -> tuple[int, int]:
