@@ -90,7 +90,8 @@ def _compare(args: argparse.Namespace) -> int:
             raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
         overrides += [f"--{key}", value]
     table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels,
-                    folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction)
+                    folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction,
+                    variants=args.variants, presets=args.preset)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
@@ -204,6 +205,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="gls: the bundle's default crop_space; gls_working / gls_original: that crop_space")
     p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
+    p.add_argument("--preset", nargs="+", default=[], metavar="NAME",
+                   help="bundle overlays bundles/gls/NAME.json for every model, before its own (e.g. cpu: the CPU preset)")
     p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures (fold 0's first)")
     p.add_argument("--folds", type=int, default=5, metavar="K",
                    help="K >= 2: group K-fold cross-validation over all labelled cases, each case tested once, all cases "
@@ -213,6 +216,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one of --models: paired.csv/.md give every other model's per-case difference to it (model - "
                    "reference) for dice, key_dice and hd95, with a 95%% bootstrap interval that resamples whole groups; "
                    "an interval that contains 0 does not tell the two apart. Default unet")
+    p.add_argument("--variants", nargs="+", default=[], choices=["stage1", "tta", "components", "tta+components"],
+                   help="prediction-time levers measured on the same trained models: every model also predicts with "
+                   "its stage-1 checkpoint (stage1: for GLS, its global branch alone, i.e. GS), mirror test-time "
+                   "augmentation (tta) and/or the task's component post-processing; scored as "
+                   "<model>+<variant>, and levers.csv/.md give each variant's paired difference to its own model")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the folds, the validation draw and the bootstrap (training's seed: --set seed=N). Default 0")
     p.add_argument("--val-fraction", type=float, default=0.2,

@@ -76,6 +76,8 @@ class Predictor:
             boundary; 0: anywhere), e.g. to measure what the constraint does on a trained model.
         tta: mirror test-time augmentation: the scan is also predicted flipped left-right, and the two
             probability maps (and keypoints, with the model's ``flip_swap`` pairs swapped) are averaged.
+        stage: predict with this stage's best checkpoint (e.g. ``"stage1"``: the global branch alone, which
+            is the GS baseline of the thesis); default the latest stage trained.
         components: keep this many largest connected components of the mask and fill its holes
             (MONAI ``KeepLargestConnectedComponent``, ``FillHoles``); ``"task"``: the number the
             model folder records for its task (LV 1, iris 2); ``None``: no post-processing.
@@ -94,6 +96,7 @@ class Predictor:
         keypoint_band: int | None = None,
         tta: bool = False,
         components: int | str | None = None,
+        stage: str | int | None = None,
     ):
         model_dir = Path(model_dir)
         self.info = read_model_info(model_dir)
@@ -112,7 +115,7 @@ class Predictor:
         self.original = getattr(self.network, "crop_space", "working") == "original"
         if keypoint_band is not None and hasattr(self.network, "keypoint_band"):
             self.network.keypoint_band = int(keypoint_band)
-        self.stage = load_trained(self.network, model_dir)
+        self.stage = load_trained(self.network, model_dir, stage)
         if self.network.num_keypoints:  # keypoints (and so the local branch) are always reported
             self.network.output = later_output(self.stage.output, GLSKeys.LOCAL.value)
         self.network.to(self.device).eval()
@@ -223,6 +226,7 @@ def run_inference(
     keypoint_band: int | None = None,
     tta: bool = False,
     components: int | str | None = None,
+    stage: str | int | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -244,7 +248,8 @@ def run_inference(
     scans = scan_list(input_dir, split, dataset_dir)
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
-    predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components)
+    predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components,
+                          stage=stage)
     label_value = predictor.info.get("label_value")
     references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)

@@ -49,7 +49,7 @@ from glsmonai.visualize import GREEN, RED, contour, to_rgb
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODELS", "PAIRED_METRICS", "compare", "paired_table"]
+__all__ = ["MODELS", "PAIRED_METRICS", "VARIANTS", "compare", "paired_table"]
 
 #: model name -> overlay on train.json (None: GLS itself)
 MODELS: dict[str, str | None] = {
@@ -65,6 +65,14 @@ MODELS: dict[str, str | None] = {
 CASE_METRICS = ("dice", "iou", "hd95", "key_dice")
 #: the metrics of ``paired.csv``: model minus reference, per case
 PAIRED_METRICS = ("dice", "key_dice", "hd95")
+#: prediction-time variants of a trained model: name -> Predictor options (``<model>+<variant>`` rows,
+#: scored from the same trained models, compared with their own model in ``levers.csv``)
+VARIANTS: dict[str, dict] = {
+    "stage1": {"stage": "stage1"},  # a GLS model's global branch alone: the GS baseline, without training it again
+    "tta": {"tta": True},
+    "components": {"components": "task"},
+    "tta+components": {"tta": True, "components": "task"},
+}
 #: models whose crop windows define the key regions, in order of preference
 WINDOW_MODELS = ("gls", "gls_working", "gls_original", "gs")
 DEFAULT_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
@@ -77,8 +85,14 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str]) -> float:
+def _train(
+    model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str],
+    presets: Sequence[str] = (),
+) -> float:
     """Train one model into ``out`` and return the seconds it took.
+
+    The bundle is ``train.json``, then each preset overlay ``bundles/gls/<preset>.json`` (e.g. ``cpu``),
+    then the model's overlay, then ``overrides``.
 
     A model whose training finished earlier (``out/train_time.json`` written after a successful run,
     with the same overrides and the same datalist content) is not trained again: an interrupted
@@ -87,6 +101,7 @@ def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Pa
     """
     timing = out / TIMING_FILE
     digest = _digest(datalist)
+    overrides = [*(f"preset={p}" for p in presets), *overrides]  # what the record is matched on
     if timing.is_file():
         done = json.loads(timing.read_text())
         if done.get("overrides") == list(overrides) and done.get("datalist_sha256", digest) == digest:
@@ -95,11 +110,15 @@ def _train(model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Pa
         logger.info("%s: earlier training used other overrides %s or another datalist: retraining", model,
                     done.get("overrides"))
         timing.unlink()
-    configs = [str(bundles / "gls" / "train.json")] + ([str(bundles / MODELS[model])] if MODELS[model] else [])
+    configs = [str(bundles / "gls" / "train.json"), *(str(bundles / "gls" / f"{p}.json") for p in presets)]
+    configs += [str(bundles / MODELS[model])] if MODELS[model] else []
+    missing = [c for c in configs if not Path(c).is_file()]
+    if missing:
+        raise FileNotFoundError(f"bundle config not found: {missing[0]}")
     cmd = [
         sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
         "--dataset_dir", str(dataset_dir), "--datalist", str(datalist), "--output_dir", str(out),
-        "--progress", "false", *overrides,
+        "--progress", "false", *overrides[len(presets):],
     ]
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
@@ -238,40 +257,48 @@ def paired_table(
 
 def _paired_markdown(paired: pd.DataFrame, n_boot: int, seed: int, level: float) -> str:
     """``paired.md``: a header saying how to read it, then one row per model and metric."""
-    reference = paired["reference"].iloc[0] if len(paired) else "the reference"
+    references = list(dict.fromkeys(paired["reference"]))
+    reference = references[0] if len(references) == 1 else "reference"
     lines = [
         f"Paired per-case differences, model - {reference}: mean over the cases both models scored, and its "
         f"{level * 100:g} % cluster-bootstrap interval (groups resampled with replacement, {n_boot} resamples, seed {seed}). "
         "Dice and key-region Dice: above 0 is better than the reference; HD95 (pixels): below 0 is better. "
         "An interval that contains 0 does not tell the two models apart.",
         "",
-        "| model | metric | difference | CI | cases | groups |",
-        "|---|---|---|---|---|---|",
+        "| model | reference | metric | difference | CI | cases | groups |",
+        "|---|---|---|---|---|---|---|",
     ]
     digits = {"hd95": 2}
     for r in paired.itertuples(index=False):
         d = digits.get(r.metric, 4)
-        lines.append(f"| {r.model} | {r.metric} | {r.mean:+.{d}f} | [{r.lo:+.{d}f}, {r.hi:+.{d}f}] | {r.n} | {r.n_groups} |")
+        lines.append(f"| {r.model} | {r.reference} | {r.metric} | {r.mean:+.{d}f} | [{r.lo:+.{d}f}, {r.hi:+.{d}f}] | {r.n} | {r.n_groups} |")
     return "\n".join(lines) + "\n"
+
+
+def _predictions(name: str) -> tuple[str, str]:
+    """``(model, predictions folder name)`` of a compared name such as ``gls`` or ``gls+tta``."""
+    model, _, variant = name.partition("+")
+    return model, f"predictions_{variant}" if variant else "predictions"
 
 
 def _score_round(
     fold: _Fold, model: str, run: Path, cases: list[dict], label_value: int | None, window_info: dict, keep: set[str]
 ) -> tuple[list[dict], list[float], list[tuple[int, int]], dict[str, np.ndarray]]:
-    """Score one model's predictions of one round's cases.
+    """Score one model's (or one of its variants') predictions of one round's cases.
 
     Returns:
         per-case rows, the keypoint errors of all cases, each error's ``(h, w)`` window, and the
         predicted masks of the cases named in ``keep`` (for the panels).
     """
-    keypoints = pd.read_csv(run / "predictions" / "keypoints.csv")
+    predictions = run / _predictions(model)[1]
+    keypoints = pd.read_csv(predictions / "keypoints.csv")
     crop = window_info["network"]["crop_size"]
     fixed_window = window_info.get("crop_window")  # original pixels; None: the working crop's view
     rows, errors, windows, masks = [], [], [], {}
     for case in cases:
         image_path = Path(case["image"])
         stem = split_ext(image_path)[0]
-        pred = read_image(prediction_path(run / "predictions", stem, split_ext(image_path)[1]))[0] > 0
+        pred = read_image(prediction_path(predictions, stem, split_ext(image_path)[1]))[0] > 0
         ref_map, geometry = read_image(case["label"])
         ref = foreground(ref_map, label_value)
         scale = WorkingGrid(geometry.shape, tuple(window_info["image_size"])).scale
@@ -306,6 +333,8 @@ def compare(
     seed: int = 0,
     val_fraction: float = 0.2,
     n_boot: int = 10000,
+    variants: Sequence[str] = (),
+    presets: Sequence[str] = (),
 ) -> pd.DataFrame:
     """Train, predict and score ``models``, cross-validated by group or on the datalist's own split.
 
@@ -343,6 +372,12 @@ def compare(
         val_fraction: share of the groups outside the test fold used for validation
             (see :func:`~glsmonai.data.folds.fold_split`).
         n_boot: bootstrap resamples of the paired intervals.
+        presets: overlays ``bundles/gls/<name>.json`` applied to every model before its own overlay
+            (e.g. ``cpu``, the CPU preset).
+        variants: names from :data:`VARIANTS`: every trained model also predicts the test cases with
+            these prediction-time options (``<model>/fold<k>/predictions_<variant>``), scored as models
+            ``<model>+<variant>``; ``levers.csv`` / ``levers.md`` hold each variant's paired difference
+            to its own model (the same trained networks, so the difference is the lever's alone).
 
     Returns:
         the table, one row per model.
@@ -356,6 +391,9 @@ def compare(
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise ValueError(f"unknown variant(s) {unknown}; choose from {list(VARIANTS)}")
     if reference not in models:
         raise ValueError(f"reference model {reference!r} is not one of the compared models {list(models)} (see --reference)")
     window_model = next((m for m in WINDOW_MODELS if m in models), None)
@@ -371,7 +409,7 @@ def compare(
         sizes = _split_sizes(fold.datalist)
         for model in models:
             run = fold.run(out, model)
-            train_s = _train(model, bundles, fold.datalist, dataset_dir, run, overrides)
+            train_s = _train(model, bundles, fold.datalist, dataset_dir, run, overrides, presets)
             start = time.perf_counter()
             failures = run_inference(fold.datalist, run / "predictions", run / "models", overlays=False,
                                      split=fold.split, dataset_dir=dataset_dir)
@@ -381,7 +419,16 @@ def compare(
             logger.info("%s, fold %d: training %.1f min, prediction of %d case(s) %.1f s", model, fold.k, train_s / 60,
                         sizes[f"n_{fold.split}"], infer_s)
             timing_rows.append({"model": model, "fold": fold.k, **sizes, "train_min": train_s / 60, "infer_s": infer_s})
-    per_case, errors, windows, panel_masks = [], {m: [] for m in models}, {m: [] for m in models}, {}
+            for variant in variants:
+                start = time.perf_counter()
+                failures = run_inference(fold.datalist, run / f"predictions_{variant}", run / "models", overlays=False,
+                                         split=fold.split, dataset_dir=dataset_dir, **VARIANTS[variant])
+                if failures:
+                    raise RuntimeError(f"{model}+{variant}, fold {fold.k}: prediction failed: {failures[0]}")
+                timing_rows.append({"model": f"{model}+{variant}", "fold": fold.k, **sizes, "train_min": 0.0,
+                                    "infer_s": time.perf_counter() - start})
+    names = [*models, *(f"{m}+{v}" for m in models for v in variants)]
+    per_case, errors, windows, panel_masks = [], {m: [] for m in names}, {m: [] for m in names}, {}
     panel_cases: list[dict] = []
     for fold in rounds:
         # the image's file name stands for a missing group (load_datalist made the path absolute)
@@ -394,9 +441,9 @@ def compare(
             if row["fold"] == fold.k:
                 row["test_groups"] = len({c["group"] for c in cases})
         window_info = read_model_info(fold.run(out, window_model) / "models")
-        for model in models:
-            rows, kp_errors, kp_windows, masks = _score_round(fold, model, fold.run(out, model), cases, label_value,
-                                                              window_info, keep)
+        for model in names:
+            rows, kp_errors, kp_windows, masks = _score_round(fold, model, fold.run(out, _predictions(model)[0]), cases,
+                                                              label_value, window_info, set() if "+" in model else keep)
             per_case += rows
             errors[model] += kp_errors
             windows[model] += kp_windows
@@ -409,9 +456,9 @@ def compare(
         raise ValueError(f"{datalist}: image {cases_table.loc[duplicated, 'image'].iloc[0]} is scored twice: "
                          "image file names must be unique")
     rows = []
-    for model in models:
+    for model in names:
         table = cases_table[cases_table["model"] == model]
-        first = rounds[0].run(out, model) / "models"
+        first = rounds[0].run(out, _predictions(model)[0]) / "models"
         params, gflops = _cost(read_model_info(first), trained_stage(first))
         metrics = [m for m in CASE_METRICS if m in table]
         stats = summarise_cases(table, metrics, np.array(errors[model]), np.array(windows[model])).set_index("metric")
@@ -431,6 +478,13 @@ def compare(
         logger.info("%s: %s", model, {k: round(v, 4) if isinstance(v, float) else v for k, v in summary.items()})
     result = pd.DataFrame(rows)
     paired = paired_table(cases_table, reference, n_boot=n_boot, seed=seed)
+    if variants:
+        levers = pd.concat([
+            paired_table(cases_table[cases_table["model"].isin([m, f"{m}+{v}"])], m, n_boot=n_boot, seed=seed)
+            for m in models for v in variants
+        ], ignore_index=True)
+        write_csv(levers, out / "levers.csv")
+        atomic_write(out / "levers.md", lambda tmp: tmp.write_text(_paired_markdown(levers, n_boot, seed, 0.95)))
     write_csv(result, out / "table.csv")
     write_csv(cases_table, out / "cases.csv")
     write_csv(timings[["model", "fold", "n_training", "n_validation", "n_testing", "test_groups", "train_min", "infer_s"]],
@@ -439,7 +493,7 @@ def compare(
     wall_min = (time.perf_counter() - wall_start) / 60
     scheme = (f"{len(rounds)}-fold cross-validation by group (seed {seed})" if folds else
               f"the datalist's own split, scored on {rounds[0].split}")
-    note = (f"\n{len(cases_table) // len(models)} cases, {scheme}; wall time of this call {wall_min:.1f} min "
+    note = (f"\n{len(cases_table) // len(names)} cases, {scheme}; wall time of this call {wall_min:.1f} min "
             f"(models trained by an earlier call are reused; per model and fold: folds.csv).\n")
     atomic_write(out / "table.md", lambda tmp: tmp.write_text(_markdown(result) + note))
     atomic_write(out / "paired.md", lambda tmp: tmp.write_text(_paired_markdown(paired, n_boot, seed, 0.95)))

@@ -57,7 +57,7 @@ def test_compare_two_folds_end_to_end(tiny_iris, tmp_path):
     assert set(zip(paired["model"], paired["metric"])) == {("gls", "dice"), ("gls", "key_dice"), ("gls", "hd95")}
     assert (paired["reference"] == "unet").all() and (paired["lo"] <= paired["mean"]).all()
     assert (paired["mean"] <= paired["hi"]).all() and (paired.loc[paired["metric"] == "dice", "n"] == 10).all()
-    assert "| gls | dice |" in (tmp_path / "paired.md").read_text()
+    assert "| gls | unet | dice |" in (tmp_path / "paired.md").read_text()
     table = pd.read_csv(tmp_path / "table.csv").set_index("model")
     assert table["n_cases"].tolist() == [10, 10] and table["dice"].between(0, 1).all()
     folds = pd.read_csv(tmp_path / "folds.csv")
@@ -71,9 +71,30 @@ def test_compare_two_folds_end_to_end(tiny_iris, tmp_path):
     assert cli_main([*base, *ARGS]) == 0
     assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/fold*/train.log")} == logs
     assert pd.read_csv(tmp_path / "cases.csv").equals(cases)
+    # prediction-time levers are measured on the same trained models: nothing is retrained, the base
+    # rows stay as they were, and each variant is paired with its own model
+    assert cli_main([*base, *ARGS, "--variants", "tta", "components"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/fold*/train.log")} == logs
+    again = pd.read_csv(tmp_path / "cases.csv")
+    assert again[again["model"].isin(["unet", "gls"])].reset_index(drop=True).equals(cases)
+    assert set(again["model"]) == {"unet", "gls", "unet+tta", "gls+tta", "unet+components", "gls+components"}
+    assert (again.groupby("model").size() == 10).all()
+    assert (tmp_path / "gls" / "fold1" / "predictions_tta" / "keypoints.csv").is_file()
+    levers = pd.read_csv(tmp_path / "levers.csv")
+    assert set(zip(levers["model"], levers["reference"])) == {
+        ("unet+tta", "unet"), ("unet+components", "unet"), ("gls+tta", "gls"), ("gls+components", "gls")}
+    assert "| gls+tta | gls | dice |" in (tmp_path / "levers.md").read_text()
 
 
 def test_compare_reference_must_be_compared(tiny_iris, tmp_path):
     rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
                    "--out", str(tmp_path), "--models", "gls", "--reference", "unet"])
     assert rc == 2 and not any(tmp_path.iterdir())
+
+
+def test_a_preset_is_an_overlay_that_must_exist(tiny_iris, tmp_path):
+    from glsmonai.evaluation.compare import DEFAULT_BUNDLES, _train
+
+    with pytest.raises(FileNotFoundError, match="nosuch.json"):
+        _train("gls", DEFAULT_BUNDLES, tiny_iris / "datalist.json", tiny_iris, tmp_path, [], presets=["nosuch"])
+    assert (DEFAULT_BUNDLES / "gls" / "cpu.json").is_file()
