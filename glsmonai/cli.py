@@ -52,7 +52,7 @@ def _predict(args: argparse.Namespace) -> int:
     failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
                              overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
                              fusion=not args.no_fusion, keypoint_band=args.keypoint_band, tta=args.tta,
-                             components=args.components)
+                             components=args.components, blend=args.blend, min_confidence=args.min_confidence)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -177,6 +177,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--components", type=_components, metavar="N|task",
                    help="keep the N largest connected pieces of each mask and fill holes ('task': the task's number, "
                         "LV 1, iris 2)")
+    p.add_argument("--blend", type=float, default=0.0, metavar="F",
+                   help="feather the window predictions into the global one: weight 1 in a window's middle, a cosine "
+                        "ramp over the outer F of it (each side, at most 0.5) to 0 at its border (default 0: hard paste)")
+    p.add_argument("--min-confidence", type=float, default=0.0, metavar="C",
+                   help="keypoints with confidence below C are unsure: their windows are not used (the global prediction "
+                        "stands there) and keypoints.csv flags them 'unsure' (default 0: off)")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 
@@ -216,10 +222,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="one of --models: paired.csv/.md give every other model's per-case difference to it (model - "
                    "reference) for dice, key_dice and hd95, with a 95%% bootstrap interval that resamples whole groups; "
                    "an interval that contains 0 does not tell the two apart. Default unet")
-    p.add_argument("--variants", nargs="+", default=[], choices=["stage1", "tta", "components", "tta+components"],
+    p.add_argument("--variants", nargs="+", default=[],
+                   choices=["stage1", "tta", "components", "tta+components", "blend", "gate"],
                    help="prediction-time levers measured on the same trained models: every model also predicts with "
                    "its stage-1 checkpoint (stage1: for GLS, its global branch alone, i.e. GS), mirror test-time "
-                   "augmentation (tta) and/or the task's component post-processing; scored as "
+                   "augmentation (tta), the task's component post-processing, windows feathered in (blend: "
+                   "--blend 0.25) and/or unsure keypoints' windows dropped (gate: --min-confidence 0.5); scored as "
                    "<model>+<variant>, and levers.csv/.md give each variant's paired difference to its own model")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the folds, the validation draw and the bootstrap (training's seed: --set seed=N). Default 0")

@@ -24,7 +24,7 @@ from glsmonai.data.pairs import foreground, prediction_path
 from glsmonai.model_folder import load_trained, network_from_args, read_model_info
 from glsmonai.networks import GLSKeys
 from glsmonai.stages import later_output
-from glsmonai.transforms.crop import paste_windows
+from glsmonai.transforms.crop import paste_at_points, paste_windows, window_weights
 from glsmonai.transforms.pipeline import prediction_transforms
 from glsmonai.utils import atomic_write
 from glsmonai.visualize import save_overlay
@@ -48,6 +48,8 @@ class Prediction:
         scores: ``(K,)`` heatmap peak values.
         confidence: ``(K,)`` agreement of each keypoint with the predicted mask (1: the heatmap's
             strongest response lies on the predicted boundary; see ``decode_keypoints``).
+        unsure: ``(K,)`` bool, the keypoints whose ``confidence`` is below the predictor's ``min_confidence``:
+            their windows were not used (the global prediction stands there).
         window_size: ``(rows, cols)`` of the local windows in original pixels (``None`` for baselines).
         geometry: the scan's geometry.
         image: ``(rows, cols)`` the scan as read (for overlays).
@@ -58,6 +60,7 @@ class Prediction:
     keypoints: np.ndarray
     scores: np.ndarray
     confidence: np.ndarray
+    unsure: np.ndarray
     window_size: tuple[float, float] | None
     geometry: Geometry
     image: np.ndarray
@@ -81,10 +84,21 @@ class Predictor:
         components: keep this many largest connected components of the mask and fill its holes
             (MONAI ``KeepLargestConnectedComponent``, ``FillHoles``); ``"task"``: the number the
             model folder records for its task (LV 1, iris 2); ``None``: no post-processing.
+        blend: 0: the window predictions replace the global one inside the windows (a hard edge); ``> 0``
+            (at most 0.5): they are blended in with a weight that is 1 in a window's middle and falls by
+            a cosine ramp over this fraction of the window, from each side, to 0 at its border
+            (:func:`~glsmonai.transforms.crop.feather_profile`; overlapping windows are averaged by their
+            weights). With ``crop_space working`` the weight mixes the fused probability with the global
+            one, so outside the windows the global probability stands instead of the fused one.
+        min_confidence: keypoints whose ``confidence`` is below it are unsure: their windows are not
+            used (the global probability stands there; with ``crop_space working``, inside an unsure
+            window not covered by a kept one) and :attr:`Prediction.unsure` flags them. 0: off. With
+            ``tta``, a keypoint is flagged when either pass dropped its window.
 
     The latest trained stage is used: the fused output of stage 3, else the global output. With
     ``crop_space original`` the mask is assembled on the original grid: the global probability resized
-    to it, replaced inside the windows by the fused (stage 3) or local (stage 2) prediction.
+    to it, replaced (or, with ``blend``, feathered) inside the windows by the fused (stage 3) or local
+    (stage 2) prediction.
     """
 
     def __init__(
@@ -97,13 +111,18 @@ class Predictor:
         tta: bool = False,
         components: int | str | None = None,
         stage: str | int | None = None,
+        blend: float = 0.0,
+        min_confidence: float = 0.0,
     ):
+        if not 0 <= blend <= 0.5:
+            raise ValueError(f"blend must be in [0, 0.5], got {blend}")
         model_dir = Path(model_dir)
         self.info = read_model_info(model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.threshold = threshold
         self.fusion = fusion
         self.tta = tta
+        self.blend, self.min_confidence = float(blend), float(min_confidence)
         if components == "task":
             components = self.info.get("num_components")
             if components is None:
@@ -134,10 +153,12 @@ class Predictor:
         """Predict one scan; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input."""
         raw, geometry = read_image(path)
         prob, points, scores, confidence, window = self._predict_array(raw, geometry)
+        unsure = self._unsure(confidence)
         if self.tta:
             prob_f, points_f, scores_f, confidence_f, _ = self._predict_array(np.ascontiguousarray(raw[:, ::-1]), geometry)
             points_f = self._unflip_points(points_f, raw.shape[1])
             order = self._swap_order(len(points_f))
+            unsure = unsure | self._unsure(confidence_f[order])
             prob = (prob + prob_f[:, ::-1]) / 2
             points = (points + points_f) / 2
             scores, confidence = (scores + scores_f[order]) / 2, (confidence + confidence_f[order]) / 2
@@ -150,10 +171,15 @@ class Predictor:
             keypoints=points,
             scores=scores,
             confidence=confidence,
+            unsure=unsure,
             window_size=window,
             geometry=geometry,
             image=raw,
         )
+
+    def _unsure(self, confidence: np.ndarray) -> np.ndarray:
+        """``(K,)`` bool: the keypoints of ``(K,)`` confidences whose windows are not used."""
+        return np.asarray(confidence) < self.min_confidence
 
     def _swap_order(self, k: int) -> np.ndarray:
         """Index ``(K,)`` that swaps the ``flip_swap`` pairs."""
@@ -171,37 +197,65 @@ class Predictor:
 
     def _predict_array(self, raw: np.ndarray, geometry: Geometry) -> tuple:
         """One forward pass on a ``(rows, cols)`` scan: probability on its grid, keypoints, scores,
-        confidence, window size in original pixels."""
+        confidence, window size in original pixels. Unsure keypoints' windows are not used."""
         data = self.transforms({"image": torch.from_numpy(raw)[None], "geometry": geometry})
         grid = data["working_grid"]
         tensor = lambda key: torch.as_tensor(data[key].as_tensor() if hasattr(data[key], "as_tensor") else data[key])  # noqa: E731
         extra = {k: tensor(k)[None].float().to(self.device) for k in ("source", "to_source", "window")} if self.original else {}
         out = self.network(tensor("image")[None].to(self.device), **extra)
-        if self.original:
-            prob = self._assemble_original(out, grid)
-            window = tuple(float(w) for w in extra["window"][0].cpu())
-        else:
-            key = GLSKeys.FUSED.value if self.stage.output == GLSKeys.FUSED.value else GLSKeys.GLOBAL.value
-            prob_working = torch.sigmoid(out[key][0]).cpu()
-            prob = grid.image_to_original(prob_working, mode="bilinear")[0].numpy().astype(np.float32)
-            window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
         if GLSKeys.KEYPOINTS.value in out:
             points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].cpu().numpy())
             scores = out[GLSKeys.SCORES.value][0].cpu().numpy()
             confidence = out[GLSKeys.CONFIDENCE.value][0].cpu().numpy()
         else:  # a baseline: no keypoints
             points, scores, confidence = np.zeros((0, 2)), np.zeros(0), np.zeros(0)
+        keep = torch.from_numpy(~self._unsure(confidence))
+        if self.original:
+            prob = self._assemble_original(out, grid, keep)
+            window = tuple(float(w) for w in extra["window"][0].cpu())
+        else:
+            prob = self._assemble_working(out, grid, keep)
+            window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
         return prob, points, scores, confidence, window
 
-    def _assemble_original(self, out: dict[str, torch.Tensor], grid) -> np.ndarray:
-        """The global probability on the original grid, the window predictions pasted over it."""
+    def _assemble_working(self, out: dict[str, torch.Tensor], grid, keep: torch.Tensor) -> np.ndarray:
+        """The probability on the original grid: the global one, or with stage 3 the fused one mixed with it
+        by ``share`` ``(1, H, W)``: 1 everywhere but in the windows of the keypoints not in ``keep`` ``(K,)``
+        (where no kept window covers them), or with ``blend`` the kept windows' feather weights."""
+        prob = torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu()
+        if self.stage.output == GLSKeys.FUSED.value:
+            fused = torch.sigmoid(out[GLSKeys.FUSED.value][0]).cpu()
+            points, spatial = out[GLSKeys.KEYPOINTS.value][0].cpu(), tuple(prob.shape[1:])
+            crop = self.network.crop_size
+            if self.blend > 0:
+                share = _window_map(window_weights(crop, self.blend), points[keep], spatial)
+            elif keep.all():
+                share = torch.ones_like(prob)
+            else:
+                ones = torch.ones(crop)
+                # 0 inside an unsure keypoint's window, unless a kept window covers the pixel too
+                share = 1 - _window_map(ones, points[~keep], spatial) * (1 - _window_map(ones, points[keep], spatial))
+            prob = share * fused + (1 - share) * prob
+        return grid.image_to_original(prob, mode="bilinear")[0].numpy().astype(np.float32)
+
+    def _assemble_original(self, out: dict[str, torch.Tensor], grid, keep: torch.Tensor) -> np.ndarray:
+        """The global probability on the original grid, the window predictions of the keypoints in ``keep``
+        ``(K,)`` pasted (``blend`` 0) or feathered (``blend > 0``) over it."""
         prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu(), mode="bilinear")
         if self.stage.output == GLSKeys.GLOBAL.value:
             return prob[0].numpy().astype(np.float32)
         key = GLSKeys.FUSED.value if self.stage.output == GLSKeys.FUSED.value and self.fusion else GLSKeys.LOCAL.value
-        windows = torch.sigmoid(out[key]).cpu()
-        centres, size = out[GLSKeys.CENTRES.value][0].cpu(), out[GLSKeys.WINDOW.value][0].cpu()
-        return paste_windows(torch.as_tensor(prob), windows, centres, size)[0].numpy().astype(np.float32)
+        windows = torch.sigmoid(out[key]).cpu()[keep]
+        centres, size = out[GLSKeys.CENTRES.value][0].cpu()[keep], out[GLSKeys.WINDOW.value][0].cpu()
+        return paste_windows(torch.as_tensor(prob), windows, centres, size, self.blend)[0].numpy().astype(np.float32)
+
+
+def _window_map(weights: torch.Tensor, points: torch.Tensor, spatial: tuple[int, int]) -> torch.Tensor:
+    """``(1, H, W)``: the ``(h, w)`` ``weights`` placed as the :func:`~glsmonai.transforms.crop.crop_at_points`
+    window of each of ``points`` ``(K, 2)`` (working pixels), the maximum where windows overlap; 0 elsewhere."""
+    if len(points) == 0:
+        return torch.zeros(1, *spatial)
+    return paste_at_points(weights.expand(len(points), 1, *weights.shape), points[None], spatial)[0]
 
 
 def _postprocessing(components: int):
@@ -227,12 +281,15 @@ def run_inference(
     tta: bool = False,
     components: int | str | None = None,
     stage: str | int | None = None,
+    blend: float = 0.0,
+    min_confidence: float = 0.0,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
 
     Writes ``<output_dir>/<name>_seg.<ext>`` (input size and geometry; JPEG inputs get PNG masks),
-    ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence) and
+    ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence, flag:
+    ``unsure`` below ``min_confidence``, else ``ok``; see :class:`Predictor` for ``blend`` and ``min_confidence``) and
     ``overlays/<name>.png`` (references from ``labels_dir``, or from the datalist). A bad file is logged and skipped.
 
     Returns:
@@ -249,7 +306,7 @@ def run_inference(
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
     predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components,
-                          stage=stage)
+                          stage=stage, blend=blend, min_confidence=min_confidence)
     label_value = predictor.info.get("label_value")
     references = list_images(labels_dir) if labels_dir else []
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -259,9 +316,10 @@ def run_inference(
         try:
             pred = predictor.predict(path)
             write_mask(prediction_path(output_dir, stem, ext), pred.mask, pred.geometry)
-            for k, ((r, c), s, q) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence)):
+            for k, ((r, c), s, q, u) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence, pred.unsure)):
                 rows.append({"image": path.name, "k": k, "row": round(float(r), 3), "col": round(float(c), 3),
-                             "score": round(float(s), 4), "confidence": round(float(q), 4)})
+                             "score": round(float(s), 4), "confidence": round(float(q), 4),
+                             "flag": "unsure" if u else "ok"})
             if overlays:
                 ref_path = find_partner(references, stem, ext) if references else label_path
                 reference = None
@@ -272,7 +330,7 @@ def run_inference(
         except (OSError, ValueError, RuntimeError) as err:
             logger.error("%s: %s", path, err)
             failures.append((str(path), str(err)))
-    table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score", "confidence"])
+    table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score", "confidence", "flag"])
     atomic_write(output_dir / "keypoints.csv", lambda tmp: table.to_csv(tmp, index=False))
     logger.info("predicted %d of %d scans into %s", len(scans) - len(failures), len(scans), output_dir)
     if failures:

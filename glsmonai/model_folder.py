@@ -4,8 +4,11 @@
 
     <ckpt_dir>/gls_model.json                 how the network was built and how scans were prepared
     <ckpt_dir>/stageN_best.pt                 best validation Dice of stage N (the network's state dict)
-    <ckpt_dir>/stageN_final.pt                after the last epoch of stage N
+    <ckpt_dir>/stageN_best.json               that Dice and its epoch (read back by --resume)
+    <ckpt_dir>/stageN_final.pt                after the last epoch of stage N (network, optimizer, scheduler, trainer)
     <ckpt_dir>/stageN_checkpoint_epoch=E.pt   the last epoch (network, optimizer, scheduler, trainer)
+
+Training writes every checkpoint atomically (a temporary file renamed once complete).
 
 This module sits below both the training engines and the predictor; it imports neither.
 """
@@ -23,7 +26,7 @@ import torch.nn as nn
 
 from glsmonai.networks import GLSNet, SegmentationOnly
 from glsmonai.stages import STAGE_NAMES, Stage, enter_stage, get_stage
-from glsmonai.utils import atomic_write
+from glsmonai.utils import atomic_write, error_line
 
 logger = logging.getLogger(__name__)
 
@@ -100,12 +103,16 @@ def load_trained(network: nn.Module, ckpt_dir: str | os.PathLike, stage: str | i
 
     Raises:
         FileNotFoundError: no such checkpoint in ``ckpt_dir``.
+        ValueError: the checkpoint cannot be read (truncated or corrupt; names the file).
     """
     loaded = get_stage(stage) if stage else trained_stage(ckpt_dir)
     path = stage_checkpoint(ckpt_dir, loaded)
     if not path.is_file():
         raise FileNotFoundError(f"{ckpt_dir}: no checkpoint {path.name}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated or corrupt: torch raises RuntimeError, EOFError, pickle errors...
+        raise ValueError(f"{path}: not a readable checkpoint, truncated or corrupt ({error_line(err)})") from None
     network.load_state_dict(state.get("network", state))
     enter_stage(network, loaded)
     logger.info("loaded %s", path)

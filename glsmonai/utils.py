@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["as_bool", "atomic_write"]
+__all__ = ["as_bool", "atomic_write", "error_line"]
 
 
 def as_bool(value: bool | str) -> bool:
@@ -59,3 +59,10 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+def error_line(err: BaseException) -> str:
+    """``"Type: first sentence"`` of an error, for one-line messages (torch's message about a corrupt
+    checkpoint runs on for several sentences)."""
+    text = (str(err).strip().splitlines() or [""])[0].split(". ")[0].rstrip(".")
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__

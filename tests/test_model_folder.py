@@ -150,6 +150,18 @@ def test_load_trained_of_a_missing_stage_names_the_checkpoint(tmp_path):
         load_trained(tiny_net(), tmp_path, stage="stage3")
 
 
+@pytest.mark.parametrize("content", [None, b"", b"not a checkpoint"], ids=["truncated", "empty", "garbage"])
+def test_load_trained_of_an_unreadable_checkpoint_is_one_value_error_naming_the_file(tmp_path, content):
+    path = stage_checkpoint(tmp_path, "stage1")
+    torch.save(tiny_net().state_dict(), path)
+    path.write_bytes(path.read_bytes()[:1000] if content is None else content)
+    with pytest.raises(ValueError) as err:
+        load_trained(tiny_net(), tmp_path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not a readable checkpoint, truncated or corrupt (")
+    assert "\n" not in message and len(message) < 300
+
+
 def test_load_trained_baseline(tmp_path):
     trained = perturbed(SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4)))
     torch.save(trained.state_dict(), tmp_path / "stage1_best.pt")

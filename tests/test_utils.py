@@ -1,10 +1,10 @@
-"""Shared helpers: atomic writes leave either the old file or the new one, never a part."""
+"""Shared helpers: atomic writes leave either the old file or the new one, never a part; one-line errors."""
 
 from __future__ import annotations
 
 import pytest
 
-from glsmonai.utils import atomic_write
+from glsmonai.utils import atomic_write, error_line
 
 
 def test_atomic_write_writes_and_leaves_no_temporary(tmp_path):
@@ -33,3 +33,16 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
         atomic_write(path, write)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+@pytest.mark.parametrize(
+    "err, line",
+    [
+        (RuntimeError("reader failed: no central directory. This is an internal error. More text.\nsecond line"),
+         "RuntimeError: reader failed: no central directory"),
+        (EOFError(), "EOFError"),
+        (ValueError("bad value."), "ValueError: bad value"),
+    ],
+)
+def test_error_line_is_the_type_and_first_sentence(err, line):
+    assert error_line(err) == line

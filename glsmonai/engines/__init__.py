@@ -1,12 +1,20 @@
 """Training: MONAI's engines, wired per stage in ``bundles/gls/train.json``, and what a config cannot say."""
 
 from glsmonai.engines.batch import SOURCE_KEYS, StageOutputd, prepare_gls_batch
-from glsmonai.engines.handlers import FinalValidation, ProgressHandler, RunningLoss, StageStart, loss_value
+from glsmonai.engines.handlers import (
+    FinalValidation,
+    ProgressHandler,
+    ResumableCheckpointSaver,
+    RunningLoss,
+    StageStart,
+    loss_value,
+)
 from glsmonai.engines.loss import GLSLoss, local_target, output_target
 from glsmonai.engines.workflow import run_stage, setup_run
 from glsmonai.stages import enter_stage
 
 __all__ = [
-    "SOURCE_KEYS", "FinalValidation", "GLSLoss", "ProgressHandler", "RunningLoss", "StageOutputd", "StageStart",
+    "SOURCE_KEYS", "FinalValidation", "GLSLoss", "ProgressHandler", "ResumableCheckpointSaver", "RunningLoss",
+    "StageOutputd", "StageStart",
     "enter_stage", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
 ]

@@ -17,6 +17,9 @@ sub-pixel centres and stay differentiable.
 Continuous convention: pixel ``i`` covers ``[i - 0.5, i + 0.5)``; a window of size ``s`` centred at ``c``
 covers ``[c - s / 2, c + s / 2)`` and its ``n`` output pixels sample the source at
 ``c + (j + 0.5 - n / 2) * s / n``, ``j = 0 .. n - 1`` (bilinear, zero outside the image).
+
+:func:`feather_profile` / :func:`window_weights` give a window a blend weight that is 1 in its middle
+and falls to 0 at its border, so a window prediction can be blended into the global one without a seam.
 """
 
 from __future__ import annotations
@@ -26,7 +29,10 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
-__all__ = ["crop_at_points", "paste_at_points", "crop_windows", "paste_windows", "window_offsets"]
+__all__ = [
+    "crop_at_points", "paste_at_points", "crop_windows", "paste_windows", "window_offsets", "feather_profile",
+    "window_weights",
+]
 
 
 def _int_points(points: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
@@ -109,6 +115,34 @@ def window_offsets(window: torch.Tensor, size: Sequence[int]) -> list[torch.Tens
     return axes
 
 
+def feather_profile(offsets: torch.Tensor, size: float | torch.Tensor, feather: float) -> torch.Tensor:
+    """Blend weight along one axis of a window: 1 in its middle, a cosine ramp down to 0 at its border.
+
+    Args:
+        offsets: any shape, distances from the window's centre (in the units of ``size``).
+        size: the window's extent along the axis.
+        feather: the ramp's length as a fraction of ``size``, from each border inwards (``0 < feather <= 0.5``;
+            0.5: the weight is 1 at the centre only).
+
+    Returns:
+        the weights, shaped like ``offsets``: 0 where ``|offset| >= size / 2``, 1 where
+        ``|offset| <= size / 2 - feather * size``, ``(1 - cos(pi t)) / 2`` in between (``t``: the distance
+        from the border in ramp lengths), so monotone from the centre outwards with no kink.
+    """
+    if not 0 < feather <= 0.5:
+        raise ValueError(f"feather must be in (0, 0.5], got {feather}")
+    inset = (size / 2 - offsets.abs()) / (feather * size)
+    return (1 - torch.cos(torch.pi * inset.clamp(0.0, 1.0))) / 2
+
+
+def window_weights(size: Sequence[int], feather: float) -> torch.Tensor:
+    """``(h, w)`` blend weights of a :func:`crop_at_points` window of ``size`` pixels: the product of the
+    rows' and the columns' :func:`feather_profile` at the pixel centres."""
+    d_rows, d_cols = window_offsets(torch.tensor([size], dtype=torch.float64), size)
+    rows, cols = feather_profile(d_rows[0], size[0], feather), feather_profile(d_cols[0], size[1], feather)
+    return (rows[:, None] * cols[None, :]).to(torch.float32)
+
+
 def crop_windows(
     image: torch.Tensor,
     centres: torch.Tensor,
@@ -160,18 +194,26 @@ def crop_windows(
 
 
 def paste_windows(
-    canvas: torch.Tensor, patches: torch.Tensor, centres: torch.Tensor, window: torch.Tensor
+    canvas: torch.Tensor, patches: torch.Tensor, centres: torch.Tensor, window: torch.Tensor, feather: float = 0.0
 ) -> torch.Tensor:
     """Resample windows back onto the source grid of one image, replacing the canvas inside them.
 
-    Only the pixels whose centres fall inside a window are computed (cost grows with the windows'
-    area, not the image's); where windows overlap, later keypoints win.
+    Only the pixels whose centres fall inside a window are computed and changed (cost grows with the
+    windows' area, not the image's).
+
+    With ``feather = 0`` each window replaces the canvas (a hard paste); where windows overlap, later
+    keypoints win. With ``feather > 0`` each window ``k`` is blended in with the weight ``w_k``, its
+    :func:`feather_profile` along the rows times along the columns (1 in its middle, 0 at its border):
+    ``out = w * sum_k(w_k p_k) / sum_k(w_k) + (1 - w) * canvas`` with ``w = max_k w_k``. For one window
+    this is ``w_k p_k + (1 - w_k) canvas``; where windows overlap they are averaged by their weights,
+    which, unlike taking the window of the larger weight, leaves no seam where their weights cross.
 
     Args:
         canvas: ``(C, H, W)`` the source-grid image to paste into (not modified).
         patches: ``(K, C, h, w)`` windows as made by :func:`crop_windows` for this image.
         centres: ``(K, 2)`` their centres in source pixels.
         window: ``(2,)`` or ``(K, 2)`` their sizes in source pixels.
+        feather: 0 (hard paste) or the ramp fraction of :func:`feather_profile`.
 
     Returns:
         ``(C, H, W)`` a new tensor.
@@ -180,6 +222,10 @@ def paste_windows(
     n = patches.shape[2:]
     centres = centres.to(torch.float64)
     window = torch.as_tensor(window, dtype=torch.float64).expand(centres.shape[0], 2)
+    if feather > 0:
+        # sum_k w_k p_k, sum_k w_k and max_k w_k on the canvas grid, and the boxes they were added to
+        total, weight, cover = torch.zeros_like(canvas), torch.zeros_like(canvas[:1]), torch.zeros_like(canvas[:1])
+        boxes = []
     for kp in range(centres.shape[0]):
         c, s = centres[kp], window[kp]
         # pixels whose centres lie in [c - s / 2, c + s / 2)
@@ -187,15 +233,30 @@ def paste_windows(
         hi = [min(canvas.shape[1 + d], int(torch.ceil(c[d] + s[d] / 2))) for d in range(2)]
         if hi[0] <= lo[0] or hi[1] <= lo[1]:
             continue
+        d_rows = torch.arange(lo[0], hi[0], dtype=torch.float64) - c[0]
+        d_cols = torch.arange(lo[1], hi[1], dtype=torch.float64) - c[1]
         # the inverse of window_offsets: source x -> patch pixel (x - c) * n / s + n / 2 - 0.5
-        rows = (torch.arange(lo[0], hi[0], dtype=torch.float64) - c[0]) * n[0] / s[0] + n[0] / 2 - 0.5
-        cols = (torch.arange(lo[1], hi[1], dtype=torch.float64) - c[1]) * n[1] / s[1] + n[1] / 2 - 0.5
+        rows = d_rows * n[0] / s[0] + n[0] / 2 - 0.5
+        cols = d_cols * n[1] / s[1] + n[1] / 2 - 0.5
         grid = torch.stack(
             torch.broadcast_tensors(((2 * cols + 1) / n[1] - 1)[None, :], ((2 * rows + 1) / n[0] - 1)[:, None]), dim=-1
         )
         # border padding: the outermost half pixel of the window repeats the patch's edge
         sampled = F.grid_sample(
             patches[kp : kp + 1], grid[None].to(patches.dtype), mode="bilinear", padding_mode="border", align_corners=False
-        )[0]
-        out[:, lo[0] : hi[0], lo[1] : hi[1]] = sampled.to(out.dtype)
+        )[0].to(out.dtype)
+        box = (slice(None), slice(lo[0], hi[0]), slice(lo[1], hi[1]))
+        if feather <= 0:
+            out[box] = sampled
+            continue
+        w = feather_profile(d_rows, s[0], feather)[:, None] * feather_profile(d_cols, s[1], feather)[None, :]
+        w = w.to(out.dtype)[None]
+        total[box] += w * sampled
+        weight[box] += w
+        cover[box] = torch.maximum(cover[box], w)
+        boxes.append(box)
+    if feather > 0:
+        for box in boxes:  # overlapping boxes compute their shared pixels twice, to the same values
+            mix = total[box] / weight[box].clamp_min(torch.finfo(out.dtype).tiny)
+            out[box] = cover[box] * mix + (1 - cover[box]) * canvas[box]
     return out

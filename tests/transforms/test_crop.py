@@ -6,7 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from glsmonai.transforms import WorkingGrid, crop_at_points, crop_windows, paste_at_points, paste_windows
+from glsmonai.transforms import (
+    WorkingGrid, crop_at_points, crop_windows, feather_profile, paste_at_points, paste_windows, window_weights,
+)
 
 
 class TestCrop:
@@ -82,3 +84,58 @@ def test_paste_windows_restores_a_known_region():
     # a window that crosses the border pastes only its part inside the image
     edge = paste_windows(torch.zeros(1, 50, 70), torch.ones(1, 1, 8, 8), torch.tensor([[1.0, 68.0]]), torch.tensor([10.0, 10.0]))
     assert edge[0].sum() == 6 * 7 and edge[0, :6, 63:].all()  # rows [-4, 6), cols [63, 73)
+
+
+# (1 - cos(pi t)) / 2 at t = 1/4 and 3/4 of the ramp
+RAMP_QUARTER, RAMP_THREE_QUARTERS = (1 - np.sqrt(0.5)) / 2, (1 + np.sqrt(0.5)) / 2
+
+
+def test_feather_profile_is_one_in_the_middle_zero_at_the_border_and_monotone():
+    offsets = torch.linspace(0.0, 5.0, 51, dtype=torch.float64)  # window 8: border at 4
+    w = feather_profile(offsets, 8.0, 0.25)  # ramp of 2 from the border: 1 within 2 of the centre
+    assert torch.all(w[offsets <= 2.0] == 1) and torch.all(w[offsets >= 4.0] == 0)
+    assert torch.all(w[1:] <= w[:-1])  # never rises away from the centre
+    assert torch.equal(feather_profile(-offsets, 8.0, 0.25), w)  # symmetric
+    assert torch.allclose(feather_profile(torch.tensor([3.5, 2.5], dtype=torch.float64), 8.0, 0.25),
+                          torch.tensor([RAMP_QUARTER, RAMP_THREE_QUARTERS], dtype=torch.float64))
+    with pytest.raises(ValueError, match="feather"):
+        feather_profile(offsets, 8.0, 0.6)
+
+
+def test_window_weights_of_a_crop_are_the_product_of_the_axis_profiles():
+    # pixel centres 0.5, 1.5, ... from the border; ramps of 2 (8 rows) and 1.5 (6 columns) pixels
+    rows = torch.tensor([RAMP_QUARTER, RAMP_THREE_QUARTERS, 1, 1, 1, 1, RAMP_THREE_QUARTERS, RAMP_QUARTER],
+                        dtype=torch.float32)
+    cols = torch.tensor([0.25, 1, 1, 1, 1, 0.25])  # t = 1/3: (1 - cos(pi / 3)) / 2
+    assert torch.allclose(window_weights((8, 6), 0.25), rows[:, None] * cols[None, :])
+
+
+def test_blending_a_window_of_ones_into_zeros_gives_its_weight_map():
+    # window 8 at (10, 10): pixel centres 6 .. 13 lie at -4 .. 3 from its centre; ramp of 2 pixels
+    profile = torch.tensor([0.0, 0.5, 1, 1, 1, 1, 1, 0.5])
+    expected = torch.zeros(1, 20, 20)
+    expected[0, 6:14, 6:14] = profile[:, None] * profile[None, :]
+    blended = paste_windows(torch.zeros(1, 20, 20), torch.ones(1, 1, 4, 4), torch.tensor([[10.0, 10.0]]),
+                            torch.tensor([8.0, 8.0]), feather=0.25)
+    assert torch.allclose(blended, expected, atol=1e-7)
+
+
+def test_blended_windows_that_overlap_are_averaged_by_their_weights():
+    # a window of ones at (10, 10) and one of zeros at (10, 12); along row 10 both row weights are 1
+    patches = torch.stack([torch.ones(1, 4, 4), torch.zeros(1, 4, 4)])
+    out = paste_windows(torch.zeros(1, 20, 20), patches, torch.tensor([[10.0, 10.0], [10.0, 12.0]]),
+                        torch.tensor([8.0, 8.0]), feather=0.25)
+    # col 7: ones' weight 0.5, outside the zeros' window: 0.5 * 1 + 0.5 * 0; col 10: weights 1 and 1: 1 * (1 / 2);
+    # col 13: weights 0.5 and 1: 1 * (0.5 / 1.5)
+    assert torch.allclose(out[0, 10, [7, 10, 13]], torch.tensor([0.5, 0.5, 1 / 3]))
+
+
+def test_blend_zero_is_the_hard_paste():
+    canvas, patches = torch.rand(1, 30, 30), torch.rand(2, 1, 6, 6)
+    centres, window = torch.tensor([[9.3, 11.0], [14.0, 15.6]]), torch.tensor([9.0, 7.0])
+    hard = paste_windows(canvas, patches, centres, window)
+    assert torch.equal(paste_windows(canvas, patches, centres, window, feather=0.0), hard)
+    # and a window of ones in a canvas of zeros is 1 everywhere inside: no weight
+    box = paste_windows(torch.zeros(1, 20, 20), torch.ones(1, 1, 4, 4), torch.tensor([[10.0, 10.0]]),
+                        torch.tensor([8.0, 8.0]))
+    assert box[0, 6:14, 6:14].eq(1).all() and box.sum() == 64
