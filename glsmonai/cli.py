@@ -38,11 +38,11 @@ def _datalist(args: argparse.Namespace) -> int:
 
 
 def _components(value: str) -> int | str:
-    """``--components``: a positive number or ``task``."""
+    """``--components``: a number (0: off) or ``task``."""
     if value == "task":
         return value
-    if not value.isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number or 'task', got {value!r}")
+    if not value.isdigit():
+        raise argparse.ArgumentTypeError(f"expected a number (0: off) or 'task', got {value!r}")
     return int(value)
 
 
@@ -172,17 +172,20 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
     p.add_argument("--keypoint-band", type=int, metavar="PX",
                    help="search keypoints within PX working pixels of the predicted boundary (0: anywhere; default: the model's)")
-    p.add_argument("--tta", action="store_true",
-                   help="mirror test-time augmentation: average with the prediction of the left-right flipped scan")
+    # left unset, the four options below take what the model folder records (the CPU preset records a blend)
+    p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="mirror test-time augmentation: average with the prediction of the left-right flipped scan "
+                        "(default: as the model folder records, else off)")
     p.add_argument("--components", type=_components, metavar="N|task",
                    help="keep the N largest connected pieces of each mask and fill holes ('task': the task's number, "
-                        "LV 1, iris 2)")
-    p.add_argument("--blend", type=float, default=0.0, metavar="F",
+                        "LV 1, iris 2; 0: off; default: as the model folder records, else off)")
+    p.add_argument("--blend", type=float, metavar="F",
                    help="feather the window predictions into the global one: weight 1 in a window's middle, a cosine "
-                        "ramp over the outer F of it (each side, at most 0.5) to 0 at its border (default 0: hard paste)")
-    p.add_argument("--min-confidence", type=float, default=0.0, metavar="C",
+                        "ramp over the outer F of it (each side, at most 0.5) to 0 at its border (0: hard paste; "
+                        "default: as the model folder records, else 0)")
+    p.add_argument("--min-confidence", type=float, metavar="C",
                    help="keypoints with confidence below C are unsure: their windows are not used (the global prediction "
-                        "stands there) and keypoints.csv flags them 'unsure' (default 0: off)")
+                        "stands there) and keypoints.csv flags them 'unsure' (0: off; default: as recorded, else 0)")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 
@@ -223,7 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "reference) for dice, key_dice and hd95, with a 95%% bootstrap interval that resamples whole groups; "
                    "an interval that contains 0 does not tell the two apart. Default unet")
     p.add_argument("--variants", nargs="+", default=[],
-                   choices=["stage1", "tta", "components", "tta+components", "blend", "gate"],
+                   choices=["stage1", "recorded", "tta", "components", "tta+components", "tta+components+blend", "blend", "gate"],
                    help="prediction-time levers measured on the same trained models: every model also predicts with "
                    "its stage-1 checkpoint (stage1: for GLS, its global branch alone, i.e. GS), mirror test-time "
                    "augmentation (tta), the task's component post-processing, windows feathered in (blend: "

@@ -31,7 +31,10 @@ from glsmonai.visualize import save_overlay
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Prediction", "Predictor", "run_inference", "PREDICT_EXTENSIONS"]
+__all__ = ["PLAIN_OPTIONS", "Prediction", "Predictor", "run_inference", "PREDICT_EXTENSIONS"]
+
+#: the prediction-time options switched off: the network's output as it is
+PLAIN_OPTIONS: dict = {"tta": False, "components": 0, "blend": 0.0, "min_confidence": 0.0}
 
 #: inputs that ``predict`` takes from a folder: every format the readers know
 PREDICT_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS
@@ -83,7 +86,7 @@ class Predictor:
             is the GS baseline of the thesis); default the latest stage trained.
         components: keep this many largest connected components of the mask and fill its holes
             (MONAI ``KeepLargestConnectedComponent``, ``FillHoles``); ``"task"``: the number the
-            model folder records for its task (LV 1, iris 2); ``None``: no post-processing.
+            model folder records for its task (LV 1, iris 2); ``0``: no post-processing.
         blend: 0: the window predictions replace the global one inside the windows (a hard edge); ``> 0``
             (at most 0.5): they are blended in with a weight that is 1 in a window's middle and falls by
             a cosine ramp over this fraction of the window, from each side, to 0 at its border
@@ -94,6 +97,10 @@ class Predictor:
             used (the global probability stands there; with ``crop_space working``, inside an unsure
             window not covered by a kept one) and :attr:`Prediction.unsure` flags them. 0: off. With
             ``tta``, a keypoint is flagged when either pass dropped its window.
+
+    ``tta``, ``components``, ``blend`` and ``min_confidence`` left at ``None`` take the values the model
+    folder records (the bundle's ``predict`` block; the CPU preset records the measured winner), else
+    off (:data:`PLAIN_OPTIONS`); ``False`` / ``0`` switch one off explicitly.
 
     The latest trained stage is used: the fused output of stage 3, else the global output. With
     ``crop_space original`` the mask is assembled on the original grid: the global probability resized
@@ -108,16 +115,23 @@ class Predictor:
         threshold: float = 0.5,
         fusion: bool = True,
         keypoint_band: int | None = None,
-        tta: bool = False,
+        tta: bool | None = None,
         components: int | str | None = None,
         stage: str | int | None = None,
-        blend: float = 0.0,
-        min_confidence: float = 0.0,
+        blend: float | None = None,
+        min_confidence: float | None = None,
     ):
-        if not 0 <= blend <= 0.5:
-            raise ValueError(f"blend must be in [0, 0.5], got {blend}")
         model_dir = Path(model_dir)
         self.info = read_model_info(model_dir)
+        # options left at None take what the model folder records (the bundle's "predict" block, e.g. the
+        # CPU preset's), else off; 0 / False switch an option off explicitly
+        recorded = {**PLAIN_OPTIONS, **(self.info.get("predict") or {})}
+        tta = recorded["tta"] if tta is None else tta
+        components = recorded["components"] if components is None else components
+        blend = float(recorded["blend"] if blend is None else blend)
+        min_confidence = float(recorded["min_confidence"] if min_confidence is None else min_confidence)
+        if not 0 <= blend <= 0.5:
+            raise ValueError(f"blend must be in [0, 0.5], got {blend}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.threshold = threshold
         self.fusion = fusion
@@ -278,11 +292,11 @@ def run_inference(
     dataset_dir: str | os.PathLike | None = None,
     fusion: bool = True,
     keypoint_band: int | None = None,
-    tta: bool = False,
+    tta: bool | None = None,
     components: int | str | None = None,
     stage: str | int | None = None,
-    blend: float = 0.0,
-    min_confidence: float = 0.0,
+    blend: float | None = None,
+    min_confidence: float | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.

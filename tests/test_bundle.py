@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -231,3 +232,29 @@ def test_compare_end_to_end(tiny_iris, tmp_path):
     assert {m: (tmp_path / m / "train.log").stat().st_mtime_ns for m in ("unet", "gls")} == logs
     again = pd.read_csv(tmp_path / "table.csv").set_index("model")
     assert again.loc["unet", "train_min"] == table.loc["unet", "train_min"]
+
+
+def test_the_model_folder_records_how_to_predict(trained, tmp_path):
+    from monai.bundle import ConfigParser
+
+    from glsmonai.inference import Predictor
+
+    # the CPU preset records the measured winners (mirror TTA, components, feathered blend) in the model folder
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "train.json"), str(BUNDLE / "cpu.json")])
+    parser.update({"dataset_dir": str(trained)})  # any folder: the task block is read from a missing datalist
+    assert parser.get("predict") == {"tta": True, "components": "task", "blend": 0.25}
+    assert parser.get("model_info#predict") == "@predict"
+    # a folder records options: the predictor takes them unless the caller sets them, 0 / False switch off
+    folder = tmp_path / "models"
+    shutil.copytree(trained / "models", folder)
+    info = json.loads((folder / "gls_model.json").read_text())
+    assert info["predict"] == {}  # train.json alone records nothing: every option off
+    info["predict"] = {"blend": 0.25, "tta": True}
+    (folder / "gls_model.json").write_text(json.dumps(info))
+    recorded = Predictor(folder, "cpu")
+    assert (recorded.blend, recorded.tta, recorded.min_confidence, recorded.postprocess) == (0.25, True, 0.0, None)
+    chosen = Predictor(folder, "cpu", blend=0.0, tta=False, components=1)
+    assert (chosen.blend, chosen.tta) == (0.0, False) and chosen.postprocess is not None
+    plain = Predictor(trained / "models", "cpu")
+    assert (plain.blend, plain.tta, plain.postprocess) == (0.0, False, None)

@@ -40,7 +40,7 @@ from glsmonai.data.pairs import foreground, prediction_path
 from glsmonai.evaluation.reports import write_csv
 from glsmonai.evaluation.scoring import score_case, summarise_cases
 from glsmonai.evaluation.statistics import paired_difference
-from glsmonai.inference import run_inference
+from glsmonai.inference import PLAIN_OPTIONS, run_inference
 from glsmonai.model_folder import network_from_args, read_model_info, trained_stage
 from glsmonai.stages import Stage
 from glsmonai.transforms.spatial import WorkingGrid
@@ -66,12 +66,16 @@ CASE_METRICS = ("dice", "iou", "hd95", "key_dice")
 #: the metrics of ``paired.csv``: model minus reference, per case
 PAIRED_METRICS = ("dice", "key_dice", "hd95")
 #: prediction-time variants of a trained model: name -> Predictor options (``<model>+<variant>`` rows,
-#: scored from the same trained models, compared with their own model in ``levers.csv``)
+#: scored from the same trained models, compared with their own model in ``levers.csv``). The models
+#: themselves are predicted with every option off (PLAIN_OPTIONS), whatever their folder records, and
+#: ``recorded`` predicts as the model folder says (e.g. the CPU preset's options).
 VARIANTS: dict[str, dict] = {
-    "stage1": {"stage": "stage1"},  # a GLS model's global branch alone: the GS baseline, without training it again
+    "stage1": {"stage": "stage1"},
+    "recorded": {"tta": None, "components": None, "blend": None, "min_confidence": None},  # a GLS model's global branch alone: the GS baseline, without training it again
     "tta": {"tta": True},
     "components": {"components": "task"},
     "tta+components": {"tta": True, "components": "task"},
+    "tta+components+blend": {"tta": True, "components": "task", "blend": 0.25},
     "blend": {"blend": 0.25},  # windows feathered into the global prediction (cosine ramp over a quarter per side)
     # windows of keypoints with confidence < 0.5 dropped: the decoder's best peak off the boundary is more than
     # twice as likely as the one on it. Tiny demo-like models scored 0.85 to 1 (most exactly 1), so it drops rarely
@@ -416,7 +420,7 @@ def compare(
             train_s = _train(model, bundles, fold.datalist, dataset_dir, run, overrides, presets)
             start = time.perf_counter()
             failures = run_inference(fold.datalist, run / "predictions", run / "models", overlays=False,
-                                     split=fold.split, dataset_dir=dataset_dir)
+                                     split=fold.split, dataset_dir=dataset_dir, **PLAIN_OPTIONS)
             infer_s = time.perf_counter() - start
             if failures:
                 raise RuntimeError(f"{model}, fold {fold.k}: prediction failed for {len(failures)} case(s): {failures[0]}")
@@ -426,7 +430,7 @@ def compare(
             for variant in variants:
                 start = time.perf_counter()
                 failures = run_inference(fold.datalist, run / f"predictions_{variant}", run / "models", overlays=False,
-                                         split=fold.split, dataset_dir=dataset_dir, **VARIANTS[variant])
+                                         split=fold.split, dataset_dir=dataset_dir, **{**PLAIN_OPTIONS, **VARIANTS[variant]})
                 if failures:
                     raise RuntimeError(f"{model}+{variant}, fold {fold.k}: prediction failed: {failures[0]}")
                 timing_rows.append({"model": f"{model}+{variant}", "fold": fold.k, **sizes, "train_min": 0.0,
