@@ -239,11 +239,11 @@ def test_the_model_folder_records_how_to_predict(trained, tmp_path):
 
     from glsmonai.inference import Predictor
 
-    # the CPU preset records the measured winners (mirror TTA, components, feathered blend) in the model folder
+    # the CPU preset records the measured winners (mirror TTA, components) in the model folder
     parser = ConfigParser()
     parser.read_config([str(BUNDLE / "train.json"), str(BUNDLE / "cpu.json")])
     parser.update({"dataset_dir": str(trained)})  # any folder: the task block is read from a missing datalist
-    assert parser.get("predict") == {"tta": True, "components": "task", "blend": 0.25}
+    assert parser.get("predict") == {"tta": True, "components": "task"}
     assert parser.get("model_info#predict") == "@predict"
     # a folder records options: the predictor takes them unless the caller sets them, 0 / False switch off
     folder = tmp_path / "models"
