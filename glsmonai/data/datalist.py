@@ -23,6 +23,22 @@ from glsmonai.utils import atomic_write
 __all__ = ["load_datalist", "load_task", "write_datalist", "scan_list", "datalist_keypoints"]
 
 
+def read_datalist(datalist: str | os.PathLike) -> object:
+    """The parsed JSON of a datalist file (callers check its shape).
+
+    Raises:
+        FileNotFoundError: the file is missing.
+        ValueError: not valid JSON (the message names the file).
+    """
+    path = Path(datalist)
+    if not path.is_file():
+        raise FileNotFoundError(f"datalist not found: {path}")
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err})") from None
+
+
 def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str) -> list[dict]:
     """Entries of one split with absolute paths, every referenced file checked.
 
@@ -36,12 +52,7 @@ def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, s
         ValueError: the JSON is malformed, the split is missing or empty, or an entry lacks ``image``.
     """
     datalist, dataset_dir = Path(datalist), Path(dataset_dir)
-    if not datalist.is_file():
-        raise FileNotFoundError(f"datalist not found: {datalist}")
-    try:
-        content = json.loads(datalist.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{datalist}: not valid JSON ({err})") from None
+    content = read_datalist(datalist)
     entries = content.get(split) if isinstance(content, dict) else None
     if not entries:
         raise ValueError(f"{datalist}: no entries under {split!r} (keys present: {list(content) if isinstance(content, dict) else type(content).__name__})")
@@ -66,10 +77,7 @@ def load_task(datalist: str | os.PathLike) -> dict:
     path = Path(datalist)
     if not path.is_file():
         return {}
-    try:
-        content = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    content = read_datalist(path)
     task = content.get("task", {}) if isinstance(content, dict) else {}
     if not isinstance(task, dict):
         raise ValueError(f"{path}: 'task' must be an object, got {type(task).__name__}")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from glsmonai.data.datalist import write_datalist
+from glsmonai.data.datalist import read_datalist, write_datalist
 
 logger = logging.getLogger(__name__)
 
@@ -130,12 +130,7 @@ def pooled_entries(datalist: str | os.PathLike) -> tuple[dict, list[dict]]:
             entries (the message names the datalist).
     """
     path = Path(datalist)
-    if not path.is_file():
-        raise FileNotFoundError(f"datalist not found: {path}")
-    try:
-        content = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"{path}: not valid JSON ({err})") from None
+    content = read_datalist(path)
     if not isinstance(content, dict):
         raise ValueError(f"{path}: a datalist is a JSON object, got {type(content).__name__}")
     entries, seen, unlabelled = [], set(), 0

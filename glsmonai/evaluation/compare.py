@@ -33,7 +33,7 @@ import torch
 from PIL import Image, ImageDraw
 from torch.utils.flop_counter import FlopCounterMode
 
-from glsmonai.data.datalist import load_datalist, load_task
+from glsmonai.data.datalist import load_datalist, load_task, read_datalist
 from glsmonai.data.folds import entry_group, write_fold_datalists
 from glsmonai.data.io import read_image, split_ext
 from glsmonai.data.pairs import foreground, prediction_path
@@ -203,7 +203,7 @@ class _Fold:
 def _folds(datalist: Path, out: Path, folds: int, seed: int, val_fraction: float) -> list[_Fold]:
     """The rounds of a comparison: the datalist's own split (``folds = 0``) or ``K`` group folds."""
     if folds == 0:
-        split = "testing" if json.loads(datalist.read_text()).get("testing") else "validation"
+        split = "testing" if read_datalist(datalist).get("testing") else "validation"
         return [_Fold(0, datalist, split, "")]
     if folds < 2:
         raise ValueError(f"--folds must be 0 (the datalist's own split) or at least 2, got {folds}")
@@ -212,7 +212,7 @@ def _folds(datalist: Path, out: Path, folds: int, seed: int, val_fraction: float
 
 
 def _split_sizes(datalist: Path) -> dict[str, int]:
-    content = json.loads(datalist.read_text())
+    content = read_datalist(datalist)
     return {f"n_{s}": len(content.get(s) or []) for s in ("training", "validation", "testing")}
 
 
