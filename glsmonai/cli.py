@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | compare | errormap`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | compare | paired | errormap | bench`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def _predict(args: argparse.Namespace) -> int:
     failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
                              overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
                              fusion=not args.no_fusion, keypoint_band=args.keypoint_band, tta=args.tta,
-                             components=args.components, blend=args.blend, min_confidence=args.min_confidence)
+                             components=args.components, blend=args.blend, min_confidence=args.min_confidence,
+                             batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -96,6 +97,14 @@ def _compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _paired(args: argparse.Namespace) -> int:
+    from glsmonai.evaluation.compare import paired_runs
+
+    _, text = paired_runs(args.before, args.after, args.models, seed=args.seed)
+    print(text)
+    return 0
+
+
 def _errormap(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -116,6 +125,15 @@ def _errormap(args: argparse.Namespace) -> int:
             logger.info("key region %d: component %d at (%.2f, %.2f) of its box, heat %.3f", i, spot["component"],
                         spot["u"], spot["v"], spot["heat"])
         print(f"keypoint rule: errormap:{rule_path}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from glsmonai.bench import BenchSettings, markdown_report, run_bench, write_report
+
+    result = run_bench(BenchSettings.from_args(args))
+    write_report(result, args.out)
+    print(markdown_report(result))
     return 0
 
 
@@ -161,13 +179,20 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_datalist)
 
-    p = sub.add_parser("predict", help="segment every .nii/.nii.gz/.png in a folder")
+    p = sub.add_parser("predict", help="segment every scan in a folder (NIfTI, MetaImage, NRRD, PNG, JPEG, BMP, TIFF, DICOM)")
     p.add_argument("-i", "--input", required=True, help="folder of scans, or a datalist JSON (see --split)")
     p.add_argument("-o", "--output", required=True, help="output folder (not the input folder)")
     p.add_argument("-m", "--model", required=True, help="model folder (the training run's ckpt_dir)")
     p.add_argument("--labels", help="folder of reference labels <name>.<ext>, drawn in green on the overlays")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
+    p.add_argument("--batch-size", type=int, default=4, metavar="B", help="scans per network call (default 4)")
+    p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
+                   help="run the network in mixed precision: bfloat16 on a CPU with bf16 instructions, float16 on "
+                        "CUDA (default: as the model folder records, else off)")
+    p.add_argument("--num-workers", type=int, metavar="W",
+                   help="processes reading and preparing scans ahead of the network (0: none; default: the CPU "
+                        "cores less one, at most 2)")
     p.add_argument("--no-fusion", action="store_true",
                    help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
     p.add_argument("--keypoint-band", type=int, metavar="PX",
@@ -239,6 +264,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.set_defaults(func=_compare)
 
+    p = sub.add_parser(
+        "paired", help="paired per-case differences of two compare runs on the same folds (after - before)",
+        description="Read two compare cases.csv tables of the same cases (e.g. the same compare command before and "
+        "after a change of the code) and print, per model, the mean per-case difference after - before of dice, "
+        "key_dice and hd95 with a 95%% bootstrap interval that resamples whole groups (patients).")
+    p.add_argument("before", help="cases.csv of the first run")
+    p.add_argument("after", help="cases.csv of the second run")
+    p.add_argument("--models", nargs="+", help="models to pair (default: every model in both)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(func=_paired)
+
     p = sub.add_parser("errormap", help="where predictions err: error pixels aligned to the object, averaged")
     p.add_argument("--pred", required=True, help="prediction folder (<name>_seg.<ext>)")
     p.add_argument("--labels", required=True, help="reference label folder")
@@ -248,6 +284,35 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-value", type=int, help="reference label value of the object (default: > 0)")
     p.add_argument("--suggest", type=int, metavar="K", help="propose K key regions as a keypoint rule file")
     p.set_defaults(func=_errormap)
+
+    p = sub.add_parser("bench", help="inference, training and predict throughput of GLS against a BasicUNet",
+                       description="Measure, in one process: inference images/s of GLS (full forward and global "
+                       "branch alone, both crop spaces) and of a MONAI BasicUNet of the same widths; training images/s "
+                       "of each GLS stage and of the BasicUNet; glsmonai predict end to end on N scans (wall time, peak "
+                       "memory) against the network time alone. Each figure is the median of --repeats timed runs after "
+                       "--warmup untimed ones. Writes OUT/bench.json and OUT/bench.md and prints the tables.")
+    p.add_argument("--image-size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
+                   help="working image size of the networks (default 256 256)")
+    p.add_argument("--batch", type=int, default=8, help="images per forward pass (default 8)")
+    p.add_argument("--crop-size", type=int, nargs=2, default=[100, 100], metavar=("H", "W"),
+                   help="GLS local window in working pixels (default 100 100)")
+    p.add_argument("--channels", type=int, nargs="+", default=[16, 32, 64, 128, 256], metavar="C",
+                   help="encoder widths of GLS; the BasicUNet gets the same five and the first again "
+                   "(default 16 32 64 128 256)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("--repeats", type=int, default=5, help="timed runs per figure, the median is reported (default 5)")
+    p.add_argument("--warmup", type=int, default=2, help="untimed runs before the timed ones (default 2)")
+    p.add_argument("--predict-scans", type=int, nargs="*", default=[50, 500], metavar="N",
+                   help="run glsmonai predict on N scans, for each N (default 50 500; 0 or no number: skip)")
+    p.add_argument("--scan-size", type=int, nargs=2, default=[1459, 1713], metavar=("H", "W"),
+                   help="size of the predict scans and of the original-space source scan (default 1459 1713)")
+    p.add_argument("--predict-batch", type=int, default=4, metavar="B",
+                   help="scans per network call for predict and its network time (default 4)")
+    p.add_argument("--precision", nargs="+", default=["fp32", "bf16", "fp16"], choices=["fp32", "bf16", "fp16"],
+                   help="fp32; bf16 autocast; fp16 autocast with a gradient scaler (CUDA only). Precisions the "
+                   "machine lacks are skipped with a logged reason (default fp32 bf16 fp16)")
+    p.add_argument("--out", default="runs/bench", help="output folder of bench.json and bench.md (default runs/bench)")
+    p.set_defaults(func=_bench)
     return parser
 
 

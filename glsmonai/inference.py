@@ -7,15 +7,19 @@ built and how scans were prepared, so nothing else is needed.
 
 from __future__ import annotations
 
+import csv
 import logging
 import os
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
-from monai.transforms import Compose, FillHoles, KeepLargestConnectedComponent
+import torch.nn.functional as F
+from torch.utils.data import DataLoader, Dataset
 from tqdm import tqdm
 
 from glsmonai.data.datalist import scan_list
@@ -23,9 +27,11 @@ from glsmonai.data.io import IMAGE_EXTENSIONS, Geometry, find_partner, list_imag
 from glsmonai.data.pairs import foreground, prediction_path
 from glsmonai.model_folder import load_trained, network_from_args, read_model_info
 from glsmonai.networks import GLSKeys
+from glsmonai.precision import autocast
 from glsmonai.stages import later_output
 from glsmonai.transforms.crop import paste_at_points, paste_windows, window_weights
 from glsmonai.transforms.pipeline import prediction_transforms
+from glsmonai.transforms.postprocess import MaskPostprocessing
 from glsmonai.utils import atomic_write
 from glsmonai.visualize import save_overlay
 
@@ -97,6 +103,9 @@ class Predictor:
             used (the global probability stands there; with ``crop_space working``, inside an unsure
             window not covered by a kept one) and :attr:`Prediction.unsure` flags them. 0: off. With
             ``tta``, a keypoint is flagged when either pass dropped its window.
+        amp: run the network in mixed precision (bfloat16 on a CPU with bf16 instructions, float16 on
+            CUDA); the assembly and post-processing stay in float32. Default: as the model folder's
+            ``predict`` block records (``"amp"``), else off.
 
     ``tta``, ``components``, ``blend`` and ``min_confidence`` left at ``None`` take the values the model
     folder records (the bundle's ``predict`` block; the CPU preset records the measured winner), else
@@ -120,6 +129,7 @@ class Predictor:
         stage: str | int | None = None,
         blend: float | None = None,
         min_confidence: float | None = None,
+        amp: bool | None = None,
     ):
         model_dir = Path(model_dir)
         self.info = read_model_info(model_dir)
@@ -136,12 +146,13 @@ class Predictor:
         self.threshold = threshold
         self.fusion = fusion
         self.tta = tta
+        self.amp = bool((self.info.get("predict") or {}).get("amp", False) if amp is None else amp)
         self.blend, self.min_confidence = float(blend), float(min_confidence)
         if components == "task":
             components = self.info.get("num_components")
             if components is None:
                 raise ValueError(f"{model_dir}: the model folder records no num_components for its task; give a number")
-        self.postprocess = _postprocessing(int(components)) if components else None
+        self.postprocess = MaskPostprocessing(int(components)) if components else None
         # a left-right flip swaps these keypoint pairs (e.g. the two iris roots); old folders: none recorded
         self.flip_swap = [tuple(pair) for pair in self.info.get("flip_swap") or ()]
         self.network = network_from_args(self.info["network"])
@@ -162,14 +173,79 @@ class Predictor:
         )
         logger.info("model %s (%s, working size %s)", model_dir, self.stage.name, self.info["image_size"])
 
+    @property
+    def preparer(self) -> ScanPreparer:
+        """Turns a scan into the network's input views (picklable: DataLoader workers run it)."""
+        return ScanPreparer(self.transforms, self.tta)
+
     @torch.no_grad()
     def predict(self, path: str | os.PathLike) -> Prediction:
         """Predict one scan; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input."""
         raw, geometry = read_image(path)
-        prob, points, scores, confidence, window = self._predict_array(raw, geometry)
+        return self.predict_scan(raw, geometry)
+
+    @torch.no_grad()
+    def predict_scan(self, raw: np.ndarray, geometry: Geometry) -> Prediction:
+        """Predict one ``(rows, cols)`` scan already read (the steps :func:`run_inference` spreads over
+        worker processes, the network and a writer thread, in one call)."""
+        views = self.preparer(raw, geometry)
+        outputs = self.forward(views)
+        return self.combine(raw, geometry, [self.assemble(out, view) for out, view in zip(outputs, views)])
+
+    @torch.no_grad()
+    def forward(self, views: Sequence[dict]) -> list[dict[str, torch.Tensor]]:
+        """Run the network once on prepared views of any number of scans.
+
+        Args:
+            views: dicts from :class:`ScanPreparer` (``image`` ``(1, H, W)``; with ``crop_space original``
+                also ``source`` ``(1, H0, W0)``, ``to_source`` ``(2, 3)``, ``window`` ``(2,)``).
+
+        Returns:
+            one output dict per view, on the CPU, shaped as for a batch of one (``(1, ...)``; the
+            per-window outputs ``(K, ...)``).
+        """
+        images = torch.stack([_tensor(v["image"]).float() for v in views]).to(self.device)
+        extra = {}
+        if self.original:
+            sources = [_tensor(v["source"]).float() for v in views]
+            rows, cols = max(x.shape[-2] for x in sources), max(x.shape[-1] for x in sources)
+            # zero-padded at the end to a common size, as training collates them (the windows sample zeros
+            # outside a scan either way)
+            padded = [F.pad(x, (0, cols - x.shape[-1], 0, rows - x.shape[-2])) for x in sources]
+            extra = {
+                "source": torch.stack(padded).to(self.device),
+                "to_source": torch.stack([_tensor(v["to_source"]).float() for v in views]).to(self.device),
+                "window": torch.stack([_tensor(v["window"]).float() for v in views]).to(self.device),
+            }
+        with autocast(self.device, getattr(self, "amp", False)):
+            out = self.network(images, **extra)
+        return _split_outputs(out, len(views), per_window=_PER_WINDOW | ({GLSKeys.FUSED.value} if self.original else set()))
+
+    def assemble(self, out: dict[str, torch.Tensor], view: dict) -> tuple:
+        """One view's network outputs -> probability on its scan's grid, keypoints, scores, confidence,
+        window size in original pixels. Unsure keypoints' windows are not used."""
+        grid = view["working_grid"]
+        if GLSKeys.KEYPOINTS.value in out:
+            points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].numpy())
+            scores = out[GLSKeys.SCORES.value][0].numpy()
+            confidence = out[GLSKeys.CONFIDENCE.value][0].numpy()
+        else:  # a baseline: no keypoints
+            points, scores, confidence = np.zeros((0, 2)), np.zeros(0), np.zeros(0)
+        keep = torch.from_numpy(~self._unsure(confidence))
+        if self.original:
+            prob = self._assemble_original(out, grid, keep)
+            window = tuple(float(w) for w in _tensor(view["window"]))
+        else:
+            prob = self._assemble_working(out, grid, keep)
+            window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
+        return prob, points, scores, confidence, window
+
+    def combine(self, raw: np.ndarray, geometry: Geometry, results: Sequence[tuple]) -> Prediction:
+        """The :meth:`assemble` results of a scan's views (plain, and flipped with ``tta``) -> its prediction."""
+        prob, points, scores, confidence, window = results[0]
         unsure = self._unsure(confidence)
         if self.tta:
-            prob_f, points_f, scores_f, confidence_f, _ = self._predict_array(np.ascontiguousarray(raw[:, ::-1]), geometry)
+            prob_f, points_f, scores_f, confidence_f, _ = results[1]
             points_f = self._unflip_points(points_f, raw.shape[1])
             order = self._swap_order(len(points_f))
             unsure = unsure | self._unsure(confidence_f[order])
@@ -178,7 +254,7 @@ class Predictor:
             scores, confidence = (scores + scores_f[order]) / 2, (confidence + confidence_f[order]) / 2
         mask = (prob > self.threshold).astype(np.uint8)
         if self.postprocess is not None:
-            mask = np.asarray(self.postprocess(torch.from_numpy(mask)[None]))[0].astype(np.uint8)
+            mask = self.postprocess(mask)
         return Prediction(
             mask=mask,
             probability=prob.astype(np.float32),
@@ -209,37 +285,14 @@ class Predictor:
         back[:, 1] = cols - 1 - back[:, 1]
         return back[self._swap_order(len(back))]
 
-    def _predict_array(self, raw: np.ndarray, geometry: Geometry) -> tuple:
-        """One forward pass on a ``(rows, cols)`` scan: probability on its grid, keypoints, scores,
-        confidence, window size in original pixels. Unsure keypoints' windows are not used."""
-        data = self.transforms({"image": torch.from_numpy(raw)[None], "geometry": geometry})
-        grid = data["working_grid"]
-        tensor = lambda key: torch.as_tensor(data[key].as_tensor() if hasattr(data[key], "as_tensor") else data[key])  # noqa: E731
-        extra = {k: tensor(k)[None].float().to(self.device) for k in ("source", "to_source", "window")} if self.original else {}
-        out = self.network(tensor("image")[None].to(self.device), **extra)
-        if GLSKeys.KEYPOINTS.value in out:
-            points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].cpu().numpy())
-            scores = out[GLSKeys.SCORES.value][0].cpu().numpy()
-            confidence = out[GLSKeys.CONFIDENCE.value][0].cpu().numpy()
-        else:  # a baseline: no keypoints
-            points, scores, confidence = np.zeros((0, 2)), np.zeros(0), np.zeros(0)
-        keep = torch.from_numpy(~self._unsure(confidence))
-        if self.original:
-            prob = self._assemble_original(out, grid, keep)
-            window = tuple(float(w) for w in extra["window"][0].cpu())
-        else:
-            prob = self._assemble_working(out, grid, keep)
-            window = tuple(float(c) / grid.scale for c in self.network.crop_size) if self.network.crop_size else None
-        return prob, points, scores, confidence, window
-
     def _assemble_working(self, out: dict[str, torch.Tensor], grid, keep: torch.Tensor) -> np.ndarray:
         """The probability on the original grid: the global one, or with stage 3 the fused one mixed with it
         by ``share`` ``(1, H, W)``: 1 everywhere but in the windows of the keypoints not in ``keep`` ``(K,)``
         (where no kept window covers them), or with ``blend`` the kept windows' feather weights."""
-        prob = torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu()
+        prob = torch.sigmoid(out[GLSKeys.GLOBAL.value][0])
         if self.stage.output == GLSKeys.FUSED.value:
-            fused = torch.sigmoid(out[GLSKeys.FUSED.value][0]).cpu()
-            points, spatial = out[GLSKeys.KEYPOINTS.value][0].cpu(), tuple(prob.shape[1:])
+            fused = torch.sigmoid(out[GLSKeys.FUSED.value][0])
+            points, spatial = out[GLSKeys.KEYPOINTS.value][0], tuple(prob.shape[1:])
             crop = self.network.crop_size
             if self.blend > 0:
                 share = _window_map(window_weights(crop, self.blend), points[keep], spatial)
@@ -255,12 +308,12 @@ class Predictor:
     def _assemble_original(self, out: dict[str, torch.Tensor], grid, keep: torch.Tensor) -> np.ndarray:
         """The global probability on the original grid, the window predictions of the keypoints in ``keep``
         ``(K,)`` pasted (``blend`` 0) or feathered (``blend > 0``) over it."""
-        prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]).cpu(), mode="bilinear")
+        prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]), mode="bilinear")
         if self.stage.output == GLSKeys.GLOBAL.value:
             return prob[0].numpy().astype(np.float32)
         key = GLSKeys.FUSED.value if self.stage.output == GLSKeys.FUSED.value and self.fusion else GLSKeys.LOCAL.value
-        windows = torch.sigmoid(out[key]).cpu()[keep]
-        centres, size = out[GLSKeys.CENTRES.value][0].cpu()[keep], out[GLSKeys.WINDOW.value][0].cpu()
+        windows = torch.sigmoid(out[key])[keep]
+        centres, size = out[GLSKeys.CENTRES.value][0][keep], out[GLSKeys.WINDOW.value][0]
         return paste_windows(torch.as_tensor(prob), windows, centres, size, self.blend)[0].numpy().astype(np.float32)
 
 
@@ -272,12 +325,103 @@ def _window_map(weights: torch.Tensor, points: torch.Tensor, spatial: tuple[int,
     return paste_at_points(weights.expand(len(points), 1, *weights.shape), points[None], spatial)[0]
 
 
-def _postprocessing(components: int):
-    """Keep the ``components`` largest pieces of a ``(1, rows, cols)`` mask, then fill its holes."""
-    return Compose([
-        KeepLargestConnectedComponent(applied_labels=[1], num_components=components, independent=True),
-        FillHoles(applied_labels=[1]),
-    ])
+#: outputs with one row per window, ``(B*K, ...)``, instead of one per image (see :class:`GLSKeys`)
+_PER_WINDOW = frozenset({GLSKeys.LOCAL.value, GLSKeys.GLOBAL_WINDOWS.value})
+
+
+def _tensor(value) -> torch.Tensor:
+    """A plain tensor of a MetaTensor, array or tensor."""
+    return value.as_tensor() if hasattr(value, "as_tensor") else torch.as_tensor(value)
+
+
+def _split_outputs(out: dict[str, torch.Tensor], n: int, per_window: frozenset | set) -> list[dict[str, torch.Tensor]]:
+    """A batch's output dict -> ``n`` dicts on the CPU, as if each image had run alone."""
+    k = out[GLSKeys.KEYPOINTS.value].shape[1] if GLSKeys.KEYPOINTS.value in out else 0
+    cpu = {key: value.detach().float().cpu() for key, value in out.items()}
+    return [
+        {key: value[i * k:(i + 1) * k] if key in per_window else value[i:i + 1] for key, value in cpu.items()}
+        for i in range(n)
+    ]
+
+
+@dataclass
+class ScanPreparer:
+    """A scan read -> the network's input views: the scan, and with ``tta`` the scan flipped left-right.
+
+    Small and picklable, so that DataLoader workers prepare scans while the network runs.
+    """
+
+    transforms: object
+    tta: bool = False
+
+    def __call__(self, raw: np.ndarray, geometry: Geometry) -> list[dict]:
+        scans = [raw] + ([np.ascontiguousarray(raw[:, ::-1])] if self.tta else [])
+        views = []
+        for scan in scans:
+            data = self.transforms({"image": torch.from_numpy(scan)[None], "geometry": geometry})
+            views.append({key: _tensor(value) if hasattr(value, "as_tensor") else value for key, value in data.items()
+                          if key != "geometry"})
+        return views
+
+
+@dataclass
+class ReadScan:
+    """One scan as a worker read and prepared it, or the reason it could not."""
+
+    index: int
+    path: Path
+    raw: np.ndarray | None = None
+    geometry: Geometry | None = None
+    views: list[dict] = field(default_factory=list)
+    error: str | None = None
+
+
+class ScanReader(Dataset):
+    """Reads and prepares scans (in DataLoader workers, ahead of the network); a bad file becomes a
+    :class:`ReadScan` with its ``error`` instead of an exception, so the batch goes on."""
+
+    def __init__(self, paths: Sequence[Path], preparer: ScanPreparer) -> None:
+        self.paths, self.preparer = list(paths), preparer
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> ReadScan:
+        path = self.paths[index]
+        try:
+            raw, geometry = read_image(path)
+            return ReadScan(index, path, raw, geometry, self.preparer(raw, geometry))
+        except (OSError, ValueError, RuntimeError) as err:
+            return ReadScan(index, path, error=str(err))
+
+
+def _as_list(items: list) -> list:
+    """DataLoader ``collate_fn``: keep a batch as the list of its scans (their sizes differ)."""
+    return items
+
+
+class KeypointTable:
+    """``keypoints.csv``, written as the scans are done: a kill keeps the rows of every scan finished."""
+
+    COLUMNS = ("image", "k", "row", "col", "score", "confidence", "flag")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        atomic_write(path, lambda tmp: tmp.write_text(",".join(self.COLUMNS) + "\n"))
+
+    def add(self, name: str, pred: Prediction) -> None:
+        rows = [
+            (name, k, round(float(r), 3), round(float(c), 3), round(float(s), 4), round(float(q), 4),
+             "unsure" if u else "ok")
+            for k, ((r, c), s, q, u) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence, pred.unsure))
+        ]
+        with open(self.path, "a", newline="") as handle:  # one write per scan
+            csv.writer(handle).writerows(rows)
+
+
+def default_workers() -> int:
+    """DataLoader workers for ``predict``: one core is left to the network (0 on a one-core machine)."""
+    return max(0, min(2, (os.cpu_count() or 1) - 1))
 
 
 def run_inference(
@@ -297,6 +441,9 @@ def run_inference(
     stage: str | int | None = None,
     blend: float | None = None,
     min_confidence: float | None = None,
+    batch_size: int = 4,
+    num_workers: int | None = None,
+    amp: bool | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -305,6 +452,11 @@ def run_inference(
     ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence, flag:
     ``unsure`` below ``min_confidence``, else ``ok``; see :class:`Predictor` for ``blend`` and ``min_confidence``) and
     ``overlays/<name>.png`` (references from ``labels_dir``, or from the datalist). A bad file is logged and skipped.
+
+    The work runs as a pipeline: ``num_workers`` DataLoader workers read and prepare scans ahead
+    (default :func:`default_workers`; 0: in this process), the network takes ``batch_size`` scans at a
+    time, and one writer thread assembles each mask on its scan's grid and writes it, its overlay and
+    its keypoint rows while the network goes on. At most two batches wait for the writer.
 
     Returns:
         ``(file, reason)`` for every file that failed.
@@ -316,36 +468,73 @@ def run_inference(
     input_dir, output_dir = Path(input_dir), Path(output_dir)
     if output_dir.resolve() == input_dir.resolve():
         raise ValueError(f"output folder {output_dir} is the input folder: choose another one")
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
     scans = scan_list(input_dir, split, dataset_dir)
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
     predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components,
-                          stage=stage, blend=blend, min_confidence=min_confidence)
-    label_value = predictor.info.get("label_value")
-    references = list_images(labels_dir) if labels_dir else []
+                          stage=stage, blend=blend, min_confidence=min_confidence, amp=amp)
     output_dir.mkdir(parents=True, exist_ok=True)
-    rows, failures = [], []
-    for path, label_path in tqdm(scans, desc="predict", unit="scan"):
-        stem, ext = split_ext(path)
+    references = list_images(labels_dir) if labels_dir else []
+    table = KeypointTable(output_dir / "keypoints.csv")
+    label_value = predictor.info.get("label_value")
+
+    def finish(scan: ReadScan, outputs: list[dict]) -> None:
+        """On the writer thread: assemble, post-process and write one scan's outputs."""
+        results = [predictor.assemble(out, view) for out, view in zip(outputs, scan.views)]
+        pred = predictor.combine(scan.raw, scan.geometry, results)
+        stem, ext = split_ext(scan.path)
+        write_mask(prediction_path(output_dir, stem, ext), pred.mask, pred.geometry)
+        table.add(scan.path.name, pred)
+        if overlays:
+            ref_path = find_partner(references, stem, ext) if references else scans[scan.index][1]
+            reference = foreground(read_image(ref_path)[0], label_value) if ref_path is not None else None
+            save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints,
+                         pred.window_size)
+
+    workers = default_workers() if num_workers is None else int(num_workers)
+    loader = DataLoader(ScanReader([path for path, _ in scans], predictor.preparer), batch_size=batch_size,
+                        num_workers=workers, collate_fn=_as_list)
+    failures: list[tuple[str, str]] = []
+
+    def failed(path: Path, reason: str) -> None:
+        logger.error("%s: %s", path, reason)
+        failures.append((str(path), reason))
+
+    pending: deque[tuple[ReadScan, Future]] = deque()
+
+    def collect() -> None:
+        scan, future = pending.popleft()
         try:
-            pred = predictor.predict(path)
-            write_mask(prediction_path(output_dir, stem, ext), pred.mask, pred.geometry)
-            for k, ((r, c), s, q, u) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence, pred.unsure)):
-                rows.append({"image": path.name, "k": k, "row": round(float(r), 3), "col": round(float(c), 3),
-                             "score": round(float(s), 4), "confidence": round(float(q), 4),
-                             "flag": "unsure" if u else "ok"})
-            if overlays:
-                ref_path = find_partner(references, stem, ext) if references else label_path
-                reference = None
-                if ref_path is not None:
-                    ref = read_image(ref_path)[0]
-                    reference = foreground(ref, label_value)
-                save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints, pred.window_size)
+            future.result()
         except (OSError, ValueError, RuntimeError) as err:
-            logger.error("%s: %s", path, err)
-            failures.append((str(path), str(err)))
-    table = pd.DataFrame(rows, columns=["image", "k", "row", "col", "score", "confidence", "flag"])
-    atomic_write(output_dir / "keypoints.csv", lambda tmp: table.to_csv(tmp, index=False))
+            failed(scan.path, str(err))
+        progress.update(1)
+
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="glsmonai-writer") as writer, \
+            tqdm(total=len(scans), desc="predict", unit="scan") as progress:
+        for batch in loader:
+            for scan in batch:
+                if scan.error is not None:
+                    failed(scan.path, scan.error)
+                    progress.update(1)
+            good = [scan for scan in batch if scan.error is None]
+            try:
+                outputs = predictor.forward([view for scan in good for view in scan.views]) if good else []
+            except RuntimeError as err:  # e.g. out of memory: the batch fails, the run goes on
+                for scan in good:
+                    failed(scan.path, f"the network failed on its batch ({err})")
+                progress.update(len(good))
+                good = []
+            start = 0
+            for scan in good:
+                pending.append((scan, writer.submit(finish, scan, outputs[start:start + len(scan.views)])))
+                start += len(scan.views)
+            while len(pending) > 2 * batch_size:
+                collect()
+        while pending:
+            collect()
     logger.info("predicted %d of %d scans into %s", len(scans) - len(failures), len(scans), output_dir)
     if failures:
         summary = "\n".join(f"  {f}: {r}" for f, r in failures)

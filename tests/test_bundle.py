@@ -69,6 +69,17 @@ def test_single_stage_run_ids_and_thesis_overlay(tiny_iris, tmp_path, trained):
     assert "lr 5e-05" in proc.stdout + proc.stderr
 
 
+def test_amp_trains_in_bfloat16_on_a_cpu(tiny_iris, tmp_path):
+    # MONAI's engines autocast on CUDA only; the bundle's inferer does it on a CPU with bf16 instructions
+    from glsmonai.engines import cpu_bf16_supported
+
+    proc = bundle("stage1", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), "--amp", "true", *TINY)
+    check(proc)
+    said = "runs in bfloat16" if cpu_bf16_supported() else "no bfloat16 instructions"
+    assert said in proc.stdout + proc.stderr
+    assert (tmp_path / "models" / "stage1_best.pt").is_file()
+
+
 def test_evaluate_overlay_scores_like_the_evaluate_command(trained, tiny_iris, tmp_path):
     proc = bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), *TINY)
     check(proc)

@@ -1,5 +1,5 @@
-"""The predictor's optional steps: mirror test-time augmentation, component post-processing, feathered
-window blending and keypoint gating."""
+"""The predictor's optional steps: mirror test-time augmentation, feathered window blending and keypoint
+gating (component post-processing: tests/transforms/test_postprocess.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from PIL import Image
 import glsmonai.inference as inference
 from glsmonai.cli import build_parser
 from glsmonai.evaluation.compare import VARIANTS
-from glsmonai.inference import Predictor, _postprocessing, run_inference
+from glsmonai.inference import Predictor, run_inference
 from glsmonai.transforms import WorkingGrid
 
 
@@ -33,7 +33,14 @@ class _MirrorStub(Predictor):
         self.tta, self.threshold, self.postprocess, self.flip_swap = tta, 0.5, None, [(0, 1)]
         self.min_confidence = 0.0
 
-    def _predict_array(self, raw, geometry):
+    def transforms(self, data: dict) -> dict:
+        return {"image": data["image"]}
+
+    def forward(self, views):
+        return views
+
+    def assemble(self, out, view):
+        raw = view["image"][0].numpy()
         half = raw.shape[1] // 2
         left = np.unravel_index(raw[:, :half].argmax(), (raw.shape[0], half))
         right = np.unravel_index(raw[:, half:].argmax(), (raw.shape[0], raw.shape[1] - half))
@@ -55,20 +62,6 @@ def test_mirror_tta_maps_the_flipped_prediction_back():
     assert np.array_equal(mirrored.keypoints, [[1.0, 2.0], [2.0, 8.0]])
     # scores follow their keypoint through the swap: (1.0 + 1.0) / 2 for the left root, 0.8 for the right
     assert np.allclose(mirrored.scores, [1.0, 0.8]) and np.allclose(mirrored.confidence, [0.5, 0.4])
-
-
-def test_components_keeps_the_largest_pieces_and_fills_holes():
-    mask = np.zeros((12, 20), np.uint8)
-    mask[1:6, 1:6] = 1  # 25 px with a hole
-    mask[3, 3] = 0
-    mask[1:5, 10:14] = 1  # 16 px
-    mask[9:11, 17:19] = 1  # 4 px: dropped with two components
-    kept = np.asarray(_postprocessing(2)(torch.from_numpy(mask)[None]))[0]
-    expected = mask.copy()
-    expected[9:11, 17:19] = 0
-    expected[3, 3] = 1
-    assert np.array_equal(kept, expected)
-    assert np.asarray(_postprocessing(1)(torch.from_numpy(mask)[None]))[0].sum() == 25
 
 
 GLOBAL_P, WINDOW_P = 0.2, 0.9  # the stand-in network's global and window (fused) probabilities

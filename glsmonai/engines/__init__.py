@@ -10,11 +10,12 @@ from glsmonai.engines.handlers import (
     loss_value,
 )
 from glsmonai.engines.loss import GLSLoss, local_target, output_target
+from glsmonai.precision import AutocastInferer, cpu_bf16_supported
 from glsmonai.engines.workflow import run_stage, setup_run
 from glsmonai.stages import enter_stage
 
 __all__ = [
-    "SOURCE_KEYS", "FinalValidation", "GLSLoss", "ProgressHandler", "ResumableCheckpointSaver", "RunningLoss",
+    "SOURCE_KEYS", "AutocastInferer", "FinalValidation", "GLSLoss", "ProgressHandler", "ResumableCheckpointSaver", "RunningLoss",
     "StageOutputd", "StageStart",
-    "enter_stage", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
+    "cpu_bf16_supported", "enter_stage", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
 ]

@@ -263,6 +263,27 @@ def paired_table(
     return pd.DataFrame(rows, columns=["model", "reference", "metric", "mean", "lo", "hi", "n", "n_groups"])
 
 
+def paired_runs(before: str | os.PathLike, after: str | os.PathLike, models: Sequence[str] | None = None,
+                metrics: Sequence[str] = PAIRED_METRICS, seed: int = 0) -> tuple[pd.DataFrame, str]:
+    """Two ``cases.csv`` of the same folds and cases (e.g. before and after a change of the code): each
+    model's paired differences ``after - before`` with cluster-bootstrap intervals.
+
+    Returns:
+        the :func:`paired_table` rows (``model`` is ``<model>@after``, ``reference`` ``<model>@before``)
+        and their markdown.
+    """
+    tables = {tag: pd.read_csv(path) for tag, path in (("before", before), ("after", after))}
+    models = list(models or [m for m in dict.fromkeys(tables["before"]["model"]) if m in set(tables["after"]["model"])])
+    rows = []
+    for model in models:
+        both = pd.concat([t[t["model"] == model].assign(model=f"{model}@{tag}") for tag, t in tables.items()])
+        if both["model"].nunique() < 2:
+            raise ValueError(f"model {model!r} is not in both {before} and {after}")
+        rows.append(paired_table(both, f"{model}@before", metrics, seed=seed))
+    paired = pd.concat(rows, ignore_index=True)
+    return paired, _paired_markdown(paired, 10000, seed, 0.95)
+
+
 def _paired_markdown(paired: pd.DataFrame, n_boot: int, seed: int, level: float) -> str:
     """``paired.md``: a header saying how to read it, then one row per model and metric."""
     references = list(dict.fromkeys(paired["reference"]))

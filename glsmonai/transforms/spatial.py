@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from monai.config import KeysCollection
 from monai.transforms import Affine, MapTransform, RandomizableTransform, Resize, SpatialPad, Transform
 
@@ -66,9 +67,20 @@ class WorkingGrid:
         return (pts - np.array(self.pad_before) + 0.5) / self._axis_scales() - 0.5
 
     def image_to_working(self, img: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-        """``(C, *original_shape)`` -> ``(C, *working_shape)``."""
-        anti_alias = mode in ("bilinear", "area") and self.scale < 1
-        out = Resize(self.resized_shape, mode=mode, anti_aliasing=anti_alias)(img)
+        """``(C, *original_shape)`` -> ``(C, *working_shape)``.
+
+        Shrinking with ``mode="bilinear"`` is anti-aliased: PyTorch's ``interpolate(antialias=True)``, a
+        triangle filter widened by the shrink factor. Hand-written rather than MONAI's ``Resize(anti_aliasing=
+        True)``, whose Gaussian took 0.17 s of a 1459 x 1713 scan's 0.25 s of preparation (this takes 1.4 ms)
+        and which has no other anti-aliased mode (its ``area`` pools unequal, overlapping windows at
+        non-integer factors and moved a phantom iris by a working pixel).
+        """
+        if mode == "bilinear" and self.scale < 1:
+            data = img.as_tensor() if hasattr(img, "as_tensor") else torch.as_tensor(img)
+            out = F.interpolate(data[None].float(), size=self.resized_shape, mode="bilinear", antialias=True,
+                                align_corners=False)[0]
+        else:
+            out = Resize(self.resized_shape, mode=mode)(img)
         return SpatialPad(self.working_shape, method="symmetric")(out)
 
     def image_to_original(self, img: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
@@ -80,7 +92,7 @@ class WorkingGrid:
 class ToWorkingSized(MapTransform):
     """Resize ``keys`` to ``spatial_size`` keeping the aspect ratio, and move ``points_key`` along.
 
-    Every key is interpolated linearly (with anti-aliasing when shrinking), binary labels included:
+    Every key is interpolated linearly (anti-aliased when shrinking), binary labels included:
     they become soft partial-volume targets in ``[0, 1]``. Nearest-neighbour resizing would shift a
     label by up to half a pixel against its image (``floor`` sampling), which costs a thin
     structure several points of Dice once predictions are brought back to the original grid. The

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from glsmonai.cli import main as cli_main
-from glsmonai.evaluation.compare import paired_table
+from glsmonai.evaluation.compare import paired_runs, paired_table
 
 
 def test_paired_table_pairs_cases_and_skips_missing_scores():
@@ -35,6 +35,22 @@ def test_paired_table_pairs_cases_and_skips_missing_scores():
 ARGS = ["--models", "unet", "gls", "--epochs", "1", "--folds", "2", "--reference", "unet", "--seed", "0",
         "--set", "image_size=[64,64]", "crop_size=[24,24]", "channels=[4,8,8,16,16]", "num_workers=0",
         "batch_size=3", "sigma=2.0"]
+
+
+def test_two_runs_of_the_same_cases_are_paired_case_by_case(tmp_path, capsys):
+    cases = pd.DataFrame({"model": ["gls"] * 4 + ["unet"] * 4, "fold": [0, 0, 1, 1] * 2, "image": list("abcd") * 2,
+                          "group": ["p1", "p1", "p2", "p3"] * 2, "dice": [0.8, 0.9, 0.7, 0.6, 0.5, 0.5, 0.5, 0.5]})
+    cases.to_csv(tmp_path / "before.csv", index=False)
+    after = cases.assign(dice=cases["dice"] + np.where(cases["model"] == "gls", [0.1, 0.0, 0.05, 0.05] * 2, 0.0))
+    after.iloc[::-1].to_csv(tmp_path / "after.csv", index=False)  # row order does not matter
+    paired, text = paired_runs(tmp_path / "before.csv", tmp_path / "after.csv", metrics=["dice"])
+    gls = paired[paired["model"] == "gls@after"].iloc[0]
+    assert gls["reference"] == "gls@before" and gls["n"] == 4 and gls["n_groups"] == 3
+    assert gls["mean"] == pytest.approx(0.05) and gls["lo"] <= 0.05 <= gls["hi"]
+    unet = paired[paired["model"] == "unet@after"].iloc[0]
+    assert (unet["mean"], unet["lo"], unet["hi"]) == (0.0, 0.0, 0.0)
+    assert cli_main(["paired", str(tmp_path / "before.csv"), str(tmp_path / "after.csv"), "--models", "gls"]) == 0
+    assert "| gls@after | gls@before | dice | +0.0500 |" in capsys.readouterr().out
 
 
 def test_compare_two_folds_end_to_end(tiny_iris, tmp_path):
