@@ -53,7 +53,8 @@ def _predict(args: argparse.Namespace) -> int:
                              overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
                              fusion=not args.no_fusion, keypoint_band=args.keypoint_band, tta=args.tta,
                              components=args.components, blend=args.blend, min_confidence=args.min_confidence,
-                             batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp)
+                             batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp,
+                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
@@ -187,6 +188,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
     p.add_argument("--batch-size", type=int, default=4, metavar="B", help="scans per network call (default 4)")
+    p.add_argument("--num-parts", type=int, default=1, metavar="N",
+                   help="split the sorted scan list into N parts (every N-th scan) for N runs, e.g. a SLURM array; "
+                        "the runs may share the output folder (default 1)")
+    p.add_argument("--part-id", type=int, default=0, metavar="I", help="which part this run predicts, 0 .. N-1 (default 0)")
+    p.add_argument("--continue", dest="resume", action="store_true",
+                   help="skip scans whose outputs are complete (e.g. after a killed run); redo the rest")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="run the network in mixed precision: bfloat16 on a CPU with bf16 instructions, float16 on "
                         "CUDA (default: as the model folder records, else off)")

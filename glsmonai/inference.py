@@ -8,9 +8,11 @@ built and how scans were prepared, so nothing else is needed.
 from __future__ import annotations
 
 import csv
+import fcntl
 import logging
 import os
 from collections import deque
+from contextlib import contextmanager
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -228,7 +230,13 @@ class Predictor:
         if GLSKeys.KEYPOINTS.value in out:
             points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].numpy())
             scores = out[GLSKeys.SCORES.value][0].numpy()
-            confidence = out[GLSKeys.CONFIDENCE.value][0].numpy()
+            confidence = out[GLSKeys.CONFIDENCE.value][0].numpy().copy()
+            # a peak in the letterbox padding maps off the scan: put it on the scan's edge, with confidence
+            # 0, so it is flagged unsure and its window is not used, rather than report invented coordinates
+            upper = np.asarray(grid.original_shape, dtype=np.float64) - 1
+            on_scan = np.clip(points, 0.0, upper)
+            confidence[np.abs(on_scan - points).max(axis=1) > 0.5] = 0.0
+            points = on_scan
         else:  # a baseline: no keypoints
             points, scores, confidence = np.zeros((0, 2)), np.zeros(0), np.zeros(0)
         keep = torch.from_numpy(~self._unsure(confidence))
@@ -268,8 +276,10 @@ class Predictor:
         )
 
     def _unsure(self, confidence: np.ndarray) -> np.ndarray:
-        """``(K,)`` bool: the keypoints of ``(K,)`` confidences whose windows are not used."""
-        return np.asarray(confidence) < self.min_confidence
+        """``(K,)`` bool: the keypoints of ``(K,)`` confidences whose windows are not used (below
+        ``min_confidence``, or 0: a keypoint the network put off the scan)."""
+        confidence = np.asarray(confidence)
+        return (confidence < self.min_confidence) | (confidence <= 0)
 
     def _swap_order(self, k: int) -> np.ndarray:
         """Index ``(K,)`` that swaps the ``flip_swap`` pairs."""
@@ -401,13 +411,53 @@ def _as_list(items: list) -> list:
 
 
 class KeypointTable:
-    """``keypoints.csv``, written as the scans are done: a kill keeps the rows of every scan finished."""
+    """``keypoints.csv``, shared safely by concurrent ``predict`` runs and kept as the scans are done.
+
+    Every change happens under an exclusive lock on a sibling lock file (``fcntl.flock``), so two
+    processes writing into one output folder (two parts of a sharded run, say) never lose each other's
+    rows. At the start, the rows of the scans this run is about to predict are dropped (they are being
+    redone); each finished scan's rows are then appended in one write. A scan's rows are written after
+    its mask and overlay, so a scan with rows in the table has all its outputs: ``--continue`` reads that.
+    """
 
     COLUMNS = ("image", "k", "row", "col", "score", "confidence", "flag")
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        atomic_write(path, lambda tmp: tmp.write_text(",".join(self.COLUMNS) + "\n"))
+        self.lock_path = path.with_name(f".{path.name}.lock")
+
+    @contextmanager
+    def _locked(self):
+        with open(self.lock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _read(self) -> list[list[str]]:
+        """The table's data rows (a row cut short by a kill is dropped)."""
+        if not self.path.is_file():
+            return []
+        with open(self.path, newline="") as handle:
+            rows = list(csv.reader(handle))
+        return [row for row in rows[1:] if len(row) == len(self.COLUMNS)]
+
+    def done(self) -> set[str]:
+        """Names of the scans with rows in the table."""
+        with self._locked():
+            return {row[0] for row in self._read()}
+
+    def start(self, redo: set[str]) -> None:
+        """Drop the rows of the scans named in ``redo``; create the table if there is none."""
+        with self._locked():
+            rows = [row for row in self._read() if row[0] not in redo]
+
+            def write(tmp: Path) -> None:
+                with open(tmp, "w", newline="") as handle:
+                    csv.writer(handle).writerows([list(self.COLUMNS), *rows])
+
+            atomic_write(self.path, write)
 
     def add(self, name: str, pred: Prediction) -> None:
         rows = [
@@ -415,8 +465,19 @@ class KeypointTable:
              "unsure" if u else "ok")
             for k, ((r, c), s, q, u) in enumerate(zip(pred.keypoints, pred.scores, pred.confidence, pred.unsure))
         ]
-        with open(self.path, "a", newline="") as handle:  # one write per scan
+        with self._locked(), open(self.path, "a", newline="") as handle:  # one write per scan
             csv.writer(handle).writerows(rows)
+
+
+def _overlay_names(paths: Sequence[Path]) -> dict[Path, str]:
+    """``overlays/`` file name of each scan: ``<stem>.png``, or ``<stem>_<format>.png`` when two scans share
+    a stem (``a.nii.gz`` and ``a.png`` would otherwise overwrite each other's overlay)."""
+    stems = [split_ext(p)[0] for p in paths]
+    names = {}
+    for path, stem in zip(paths, stems):
+        shared = stems.count(stem) > 1
+        names[path] = f"{stem}_{split_ext(path)[1].lstrip('.').replace('.', '_').lower()}.png" if shared else f"{stem}.png"
+    return names
 
 
 def default_workers() -> int:
@@ -444,6 +505,9 @@ def run_inference(
     batch_size: int = 4,
     num_workers: int | None = None,
     amp: bool | None = None,
+    num_parts: int = 1,
+    part_id: int = 0,
+    resume: bool = False,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -458,6 +522,12 @@ def run_inference(
     time, and one writer thread assembles each mask on its scan's grid and writes it, its overlay and
     its keypoint rows while the network goes on. At most two batches wait for the writer.
 
+    With ``num_parts`` N > 1 this run predicts part ``part_id`` (0 .. N - 1) of the sorted scan list,
+    every N-th scan from the ``part_id``-th, so N runs (machines, array jobs) cover every scan once; they
+    may share ``output_dir`` (see :class:`KeypointTable`). With ``resume`` (``--continue``), scans
+    whose outputs are complete (their rows are in ``keypoints.csv``, written after their mask and
+    overlay; for models without keypoints, the mask and overlay exist) are skipped.
+
     Returns:
         ``(file, reason)`` for every file that failed.
 
@@ -470,15 +540,29 @@ def run_inference(
         raise ValueError(f"output folder {output_dir} is the input folder: choose another one")
     if batch_size < 1:
         raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    if num_parts < 1 or not 0 <= part_id < num_parts:
+        raise ValueError(f"part id {part_id} is not in 0 .. {num_parts - 1} (--num-parts {num_parts})")
     scans = scan_list(input_dir, split, dataset_dir)
     if not scans:
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
+    scans = scans[part_id::num_parts]
     predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components,
                           stage=stage, blend=blend, min_confidence=min_confidence, amp=amp)
     output_dir.mkdir(parents=True, exist_ok=True)
     references = list_images(labels_dir) if labels_dir else []
     table = KeypointTable(output_dir / "keypoints.csv")
     label_value = predictor.info.get("label_value")
+    overlay_names = _overlay_names([path for path, _ in scans])
+    total = len(scans)
+    if resume:
+        done = table.done() if predictor.network.num_keypoints else set()
+        outputs = lambda path: [prediction_path(output_dir, *split_ext(path))] + (  # noqa: E731
+            [output_dir / "overlays" / overlay_names[path]] if overlays else [])
+        complete = [p for p, _ in scans if (p.name in done if predictor.network.num_keypoints
+                                            else all(o.is_file() for o in outputs(p)))]
+        scans = [(p, label) for p, label in scans if p not in set(complete)]
+        logger.info("--continue: %d of %d scans already complete, skipped", len(complete), total)
+    table.start({path.name for path, _ in scans})
 
     def finish(scan: ReadScan, outputs: list[dict]) -> None:
         """On the writer thread: assemble, post-process and write one scan's outputs."""
@@ -486,12 +570,12 @@ def run_inference(
         pred = predictor.combine(scan.raw, scan.geometry, results)
         stem, ext = split_ext(scan.path)
         write_mask(prediction_path(output_dir, stem, ext), pred.mask, pred.geometry)
-        table.add(scan.path.name, pred)
         if overlays:
             ref_path = find_partner(references, stem, ext) if references else scans[scan.index][1]
             reference = foreground(read_image(ref_path)[0], label_value) if ref_path is not None else None
-            save_overlay(output_dir / "overlays" / f"{stem}.png", pred.image, pred.mask, reference, pred.keypoints,
-                         pred.window_size)
+            save_overlay(output_dir / "overlays" / overlay_names[scan.path], pred.image, pred.mask, reference,
+                         pred.keypoints, pred.window_size)
+        table.add(scan.path.name, pred)  # last: rows in the table mean the scan's outputs are complete
 
     workers = default_workers() if num_workers is None else int(num_workers)
     loader = DataLoader(ScanReader([path for path, _ in scans], predictor.preparer), batch_size=batch_size,
@@ -535,7 +619,8 @@ def run_inference(
                 collect()
         while pending:
             collect()
-    logger.info("predicted %d of %d scans into %s", len(scans) - len(failures), len(scans), output_dir)
+    logger.info("predicted %d of %d scans into %s%s", len(scans) - len(failures), len(scans), output_dir,
+                f" ({total - len(scans)} complete before, skipped)" if resume else "")
     if failures:
         summary = "\n".join(f"  {f}: {r}" for f, r in failures)
         logger.error("%d scan(s) failed:\n%s", len(failures), summary)

@@ -37,12 +37,14 @@ def split_ext(path: str | os.PathLike) -> tuple[str, str]:
 
 
 def list_images(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
-    """Image files directly in ``folder`` (sorted; hidden files skipped)."""
+    """Image files directly in ``folder`` (sorted; hidden files skipped; broken links kept, so that
+    reading them reports them)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder not found: {folder}")
     return sorted(
-        p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(extensions)
+        p for p in folder.iterdir()
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".") and p.name.lower().endswith(extensions)
     )
 
 
@@ -101,7 +103,11 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
     """
     path = Path(path)
     if not path.is_file():
+        if path.is_symlink():
+            raise FileNotFoundError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist)")
         raise FileNotFoundError(f"{path}: file not found")
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        _check_nifti(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
@@ -117,6 +123,10 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
         raise ValueError(f"{path}: expected a 2D image (or a 3D file with one slice), got array shape {arr.shape}")
     if min(arr.shape) < 2:
         raise ValueError(f"{path}: image of shape {arr.shape} is too small")
+    if arr.dtype.kind == "f":
+        bad = int(arr.size - np.count_nonzero(np.isfinite(arr)))
+        if bad:
+            raise ValueError(f"{path}: {bad} pixel(s) are NaN or infinite")
     geometry = Geometry(
         shape=(int(arr.shape[0]), int(arr.shape[1])),
         spacing=tuple(image.GetSpacing()),
@@ -126,6 +136,37 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
         path=str(path),
     )
     return arr.astype(np.float32), geometry
+
+
+def _check_nifti(path: Path) -> None:
+    """Raise ``ValueError`` for a NIfTI file that SimpleITK would read wrongly without complaint.
+
+    * A ``.nii.gz`` cut short reads with its missing rows as zeros. The gzip trailer's last four bytes
+      hold the uncompressed size (modulo 2**32); in a cut-short file they are compressed data instead,
+      so they disagree with the size the header announces.
+    * ITK's NIfTI reader turns NaN pixels into 0, so float data is checked here, through nibabel.
+    """
+    import nibabel
+
+    try:
+        image = nibabel.load(str(path))
+        header = image.header
+        # the data's offset as nibabel reads it (a vox_offset of 0 means right after the header)
+        expected = int(image.dataobj.offset) + int(np.prod(header.get_data_shape())) * header.get_data_dtype().itemsize
+    except Exception as err:  # nibabel raises many types for a damaged header; the message names the file
+        reason = str(err).replace(f"File {path} ", "").replace(str(path), "the file") or type(err).__name__
+        raise ValueError(f"{path}: cannot be read as an image (not a valid NIfTI file: {reason})") from None
+    if path.name.lower().endswith(".gz"):
+        with open(path, "rb") as handle:
+            handle.seek(-4, os.SEEK_END)
+            stored = int.from_bytes(handle.read(4), "little")
+        if stored != expected % 2**32:
+            raise ValueError(f"{path}: truncated or damaged (the gzip stream does not hold the {expected} bytes "
+                             "its header announces)")
+    if header.get_data_dtype().kind == "f":
+        bad = int(np.size(image.dataobj) - np.count_nonzero(np.isfinite(np.asanyarray(image.dataobj))))
+        if bad:
+            raise ValueError(f"{path}: {bad} pixel(s) are NaN or infinite")
 
 
 def mask_extension(ext: str) -> str:

@@ -1,6 +1,7 @@
 """Training: MONAI's engines, wired per stage in ``bundles/gls/train.json``, and what a config cannot say."""
 
 from glsmonai.engines.batch import SOURCE_KEYS, StageOutputd, prepare_gls_batch
+from glsmonai.engines.distributed import init_distributed, is_main_process, on_this_rank
 from glsmonai.engines.handlers import (
     FinalValidation,
     ProgressHandler,
@@ -17,5 +18,5 @@ from glsmonai.stages import enter_stage
 __all__ = [
     "SOURCE_KEYS", "AutocastInferer", "FinalValidation", "GLSLoss", "ProgressHandler", "ResumableCheckpointSaver", "RunningLoss",
     "StageOutputd", "StageStart",
-    "cpu_bf16_supported", "enter_stage", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
+    "cpu_bf16_supported", "enter_stage", "init_distributed", "is_main_process", "on_this_rank", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
 ]

@@ -16,6 +16,7 @@ import torch
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.utils import set_determinism
 
+from glsmonai.engines.distributed import barrier, check_in_sync, is_main_process, unwrap, wrap_for_stage
 from glsmonai.model_folder import stage_checkpoint, write_model_info
 from glsmonai.stages import enter_stage, get_stage
 from glsmonai.utils import as_bool
@@ -40,7 +41,8 @@ def setup_run(
     if seed is not None:
         set_determinism(seed=int(seed))
     Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
-    write_model_info(ckpt_dir, network, settings)
+    if is_main_process():  # with torchrun, rank 0 writes the model folder
+        write_model_info(ckpt_dir, network, settings)
     return network.to(torch.device(device))
 
 
@@ -60,12 +62,17 @@ def run_stage(
     if as_bool(resume) and final.is_file():
         logger.info("%s already finished (%s): skipped", stage.name, final)
         return float("nan")
-    params = enter_stage(trainer.network, stage)
+    network = unwrap(trainer.network)
+    params = enter_stage(network, stage)
+    trainer.network = wrap_for_stage(network)  # with torchrun: DDP over the parts this stage trains
     logger.info(
         "%s: %d epoch(s), lr %g, %d trainable parameters", stage.name, trainer.state.max_epochs,
         trainer.optimizer.param_groups[0]["lr"], sum(p.numel() for p in params),
     )
     trainer.run()
+    barrier()  # with torchrun: every process waits for rank 0's checkpoints before the next stage reads them
+    trainer.network = network
+    check_in_sync(network, stage.name)
     best = float(evaluator.state.best_metric)
     logger.info("%s finished: best validation Dice %.4f (epoch %d)", stage.name, best, evaluator.state.best_metric_epoch)
     return best
