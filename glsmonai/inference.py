@@ -583,6 +583,7 @@ def run_inference(
     failures: list[tuple[str, str]] = []
 
     def failed(path: Path, reason: str) -> None:
+        reason = reason.removeprefix(f"{path}: ")  # the readers' messages name the file already
         logger.error("%s: %s", path, reason)
         failures.append((str(path), reason))
 

@@ -103,7 +103,8 @@ def load_trained(network: nn.Module, ckpt_dir: str | os.PathLike, stage: str | i
 
     Raises:
         FileNotFoundError: no such checkpoint in ``ckpt_dir``.
-        ValueError: the checkpoint cannot be read (truncated or corrupt; names the file).
+        ValueError: the checkpoint cannot be read (truncated or corrupt), or does not fit the network the
+            settings file describes (names the file).
     """
     loaded = get_stage(stage) if stage else trained_stage(ckpt_dir)
     path = stage_checkpoint(ckpt_dir, loaded)
@@ -113,7 +114,10 @@ def load_trained(network: nn.Module, ckpt_dir: str | os.PathLike, stage: str | i
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated or corrupt: torch raises RuntimeError, EOFError, pickle errors...
         raise ValueError(f"{path}: not a readable checkpoint, truncated or corrupt ({error_line(err)})") from None
-    network.load_state_dict(state.get("network", state))
+    try:
+        network.load_state_dict(state.get("network", state) if isinstance(state, Mapping) else state)
+    except (RuntimeError, AttributeError, TypeError) as err:  # missing / unexpected keys, other shapes, not a state dict
+        raise ValueError(f"{path}: does not fit the network {MODEL_INFO_FILE} describes ({error_line(err)})") from None
     enter_stage(network, loaded)
     logger.info("loaded %s", path)
     return loaded

@@ -80,6 +80,19 @@ def test_amp_trains_in_bfloat16_on_a_cpu(tiny_iris, tmp_path):
     assert (tmp_path / "models" / "stage1_best.pt").is_file()
 
 
+def test_training_refuses_a_bad_datalist_in_one_message_without_a_traceback(tiny_iris, tmp_path):
+    content = json.loads((tiny_iris / "datalist.json").read_text())
+    content["training"][0]["image"] = "images/missing.nii.gz"
+    content["validation"][0]["keypoints"] = [[5.0, 5.0], [-40.0, 3.0]]
+    (tmp_path / "bad.json").write_text(json.dumps(content))
+    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--datalist", str(tmp_path / "bad.json"),
+                  "--output_dir", str(tmp_path / "out"), *TINY)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    assert f"error: {tmp_path / 'bad.json'}: training[0] image file not found" in proc.stderr
+    assert not (tmp_path / "out" / "models" / "stage1_best.pt").exists()
+
+
 def test_evaluate_overlay_scores_like_the_evaluate_command(trained, tiny_iris, tmp_path):
     proc = bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), *TINY)
     check(proc)

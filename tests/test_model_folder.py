@@ -168,3 +168,11 @@ def test_load_trained_baseline(tmp_path):
     net = SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4))
     assert load_trained(net, tmp_path) is STAGES["stage1"]
     torch.testing.assert_close(net.state_dict(), trained.state_dict(), rtol=0, atol=0)
+
+
+def test_a_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
+    write_model_info(tmp_path, tiny_net(), {"image_size": [32, 32]})
+    other = GLSNet(crop_size=(8, 8), channels=(4, 8, 16, 32))  # one level more than the settings file says
+    torch.save(other.state_dict(), stage_checkpoint(tmp_path, "stage1"))
+    with pytest.raises(ValueError, match=r"stage1_best.pt: does not fit the network gls_model.json describes"):
+        load_trained(network_from_args(read_model_info(tmp_path)["network"]), tmp_path)

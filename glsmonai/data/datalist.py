@@ -18,6 +18,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from glsmonai.utils import atomic_write
 
 __all__ = ["load_datalist", "load_task", "write_datalist", "scan_list", "datalist_keypoints"]
@@ -39,36 +41,86 @@ def read_datalist(datalist: str | os.PathLike) -> object:
         raise ValueError(f"{path}: not valid JSON ({err})") from None
 
 
-def load_datalist(datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str) -> list[dict]:
-    """Entries of one split with absolute paths, every referenced file checked.
+def _image_shape(path: Path) -> tuple[int, int] | None:
+    """``(rows, cols)`` from a scan's header (the last two array axes), or ``None`` when unreadable."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        reader.ReadImageInformation()
+    except RuntimeError:
+        return None
+    size = [s for s in reader.GetSize() if s != 1] or [1, 1]
+    return (int(size[1]), int(size[0])) if len(size) >= 2 else None
+
+
+def _keypoint_problems(points: object, shape: tuple[int, int] | None, num_keypoints: int | None) -> str | None:
+    """What is wrong with an entry's ``keypoints`` (``[[row, col], ...]`` on an image of ``shape``), or ``None``."""
+    try:
+        array = np.asarray(points, dtype=np.float64)
+    except (TypeError, ValueError):
+        return "keypoints are not a list of [row, col] numbers"
+    if array.ndim != 2 or array.shape[1] != 2 or not np.isfinite(array).all():
+        return f"keypoints must be [[row, col], ...] numbers, got shape {array.shape}"
+    if num_keypoints is not None and len(array) != num_keypoints:
+        return f"{len(array)} keypoint(s), the task has {num_keypoints}"
+    if shape is not None:
+        outside = [i for i, (r, c) in enumerate(array) if not (-0.5 <= r <= shape[0] - 0.5 and -0.5 <= c <= shape[1] - 0.5)]
+        if outside:
+            return f"keypoint(s) {outside} lie outside the {shape[0]} x {shape[1]} image"
+    return None
+
+
+def load_datalist(
+    datalist: str | os.PathLike, dataset_dir: str | os.PathLike, split: str, num_keypoints: int | None = None
+) -> list[dict]:
+    """Entries of one split with absolute paths, every entry checked before any is used.
+
+    Checked: each entry has an ``image``; its image and label files exist; its ``keypoints``, when given,
+    are ``[row, col]`` numbers, ``num_keypoints`` of them (when given) and on the image (read from the
+    file's header). Every problem of the split is collected and reported at once.
 
     Args:
         datalist: the JSON file.
         dataset_dir: folder the entries' paths are relative to.
         split: ``"training"``, ``"validation"`` or ``"testing"``.
+        num_keypoints: the task's keypoint count, or ``None`` to accept any.
 
     Raises:
-        FileNotFoundError: the datalist or a file it names is missing (the message names both).
-        ValueError: the JSON is malformed, the split is missing or empty, or an entry lacks ``image``.
+        FileNotFoundError: the datalist is missing, or (all other problems fine) only files are missing.
+        ValueError: the JSON is malformed, the split is missing or empty, or entries are bad: one line
+            naming the datalist and the count, then one line per bad entry.
     """
     datalist, dataset_dir = Path(datalist), Path(dataset_dir)
     content = read_datalist(datalist)
     entries = content.get(split) if isinstance(content, dict) else None
     if not entries:
         raise ValueError(f"{datalist}: no entries under {split!r} (keys present: {list(content) if isinstance(content, dict) else type(content).__name__})")
-    out = []
+    out, problems, missing_only = [], [], True
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "image" not in entry:
-            raise ValueError(f"{datalist}: {split}[{i}] has no 'image'")
+            problems.append(f"{split}[{i}] has no 'image'")
+            missing_only = False
+            continue
         item = dict(entry)
         for key in ("image", "label"):
             if key in item:
-                path = Path(item[key])
+                path = Path(str(item[key]))
                 path = path if path.is_absolute() else dataset_dir / path
                 if not path.is_file():
-                    raise FileNotFoundError(f"{datalist}: {split}[{i}] {key} file not found: {path}")
+                    problems.append(f"{split}[{i}] {key} file not found: {path}")
                 item[key] = str(path)
+        if item.get("keypoints") is not None and Path(item["image"]).is_file():
+            reason = _keypoint_problems(item["keypoints"], _image_shape(Path(item["image"])), num_keypoints)
+            if reason:
+                problems.append(f"{split}[{i}] ({Path(item['image']).name}): {reason}")
+                missing_only = False
         out.append(item)
+    if problems:
+        head = f"{datalist}: {len(problems)} bad entr{'y' if len(problems) == 1 else 'ies'} in {split!r}"
+        error = FileNotFoundError if missing_only else ValueError
+        raise error("\n  ".join([head + ":", *problems]) if len(problems) > 1 else f"{datalist}: {problems[0]}")
     return out
 
 

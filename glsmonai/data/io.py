@@ -37,14 +37,14 @@ def split_ext(path: str | os.PathLike) -> tuple[str, str]:
 
 
 def list_images(folder: str | os.PathLike, extensions: tuple[str, ...] = IMAGE_EXTENSIONS) -> list[Path]:
-    """Image files directly in ``folder`` (sorted; hidden files skipped; broken links kept, so that
-    reading them reports them)."""
+    """Entries of ``folder`` named like images (sorted; hidden ones skipped). Broken links and folders
+    with an image's name are listed too, so that reading them reports them instead of skipping them."""
     folder = Path(folder)
     if not folder.is_dir():
         raise FileNotFoundError(f"input folder not found: {folder}")
     return sorted(
         p for p in folder.iterdir()
-        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".") and p.name.lower().endswith(extensions)
+        if not p.name.startswith(".") and p.name.lower().endswith(extensions)
     )
 
 
@@ -102,12 +102,16 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
         ValueError: the file cannot be read, or is not 2D (nor 3D with a single slice).
     """
     path = Path(path)
+    if path.is_dir():
+        raise ValueError(f"{path}: is a folder, not an image file")
     if not path.is_file():
         if path.is_symlink():
             raise FileNotFoundError(f"{path}: broken symbolic link (its target {os.readlink(path)} does not exist)")
         raise FileNotFoundError(f"{path}: file not found")
     if path.name.lower().endswith((".nii", ".nii.gz")):
         _check_nifti(path)
+    if path.suffix.lower() == ".mhd":
+        _check_mhd(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as err:
@@ -136,6 +140,20 @@ def read_image(path: str | os.PathLike) -> tuple[np.ndarray, Geometry]:
         path=str(path),
     )
     return arr.astype(np.float32), geometry
+
+
+def _check_mhd(path: Path) -> None:
+    """Raise ``FileNotFoundError`` when a MetaImage header's data file (``ElementDataFile``) is missing."""
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError as err:
+        raise ValueError(f"{path}: cannot be read ({err.strerror})") from None
+    for line in lines:
+        key, _, value = line.partition("=")
+        if key.strip() == "ElementDataFile" and value.strip() not in ("LOCAL", "LIST") and "%" not in value:
+            data = path.parent / value.strip()
+            if not data.is_file():
+                raise FileNotFoundError(f"{path}: its data file {data.name} is missing")
 
 
 def _check_nifti(path: Path) -> None:
