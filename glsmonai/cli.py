@@ -72,7 +72,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     )
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for path, reason in failures:
-        print(f"failed: {path}: {reason}", file=sys.stderr)
+        print(f"failed: {path}: {reason.removeprefix(f'{path}: ')}", file=sys.stderr)
     print(f"mean Dice {table['dice'].mean():.4f} over {table['dice'].notna().sum()} image(s)")
     return 1 if failures else 0
 
@@ -138,9 +138,23 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("glsmonai")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="glsmonai", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="glsmonai",
+        description="Global-Local Segmentation of small, blurred key regions (MONAI). Training runs through the bundle: "
+        "python -m monai.bundle run training --config_file bundles/gls/train.json")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("synth", help="write a phantom data set (images/, labels/, datalist.json)")
@@ -149,8 +163,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n", type=int, default=60, help="number of cases (default 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image rows and columns")
-    p.add_argument("--val-fraction", type=float, default=0.2)
-    p.add_argument("--test-fraction", type=float, default=0.2)
+    p.add_argument("--val-fraction", type=float, default=0.2, help="share of the cases in the validation split (default 0.2)")
+    p.add_argument("--test-fraction", type=float, default=0.2, help="share of the cases in the testing split (default 0.2)")
     p.add_argument("--if-absent", action="store_true", help="do nothing when OUT/datalist.json exists")
     p.set_defaults(func=_synth)
 
@@ -158,13 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
     kinds = p.add_subparsers(dest="source", required=True)
     camus = kinds.add_parser("camus", help="CAMUS, NIfTI or MetaImage release; split by patient")
     camus.add_argument("--root", required=True, help="CAMUS folder (use it as dataset_dir when training)")
-    camus.add_argument("--views", nargs="+", default=["2CH", "4CH"])
-    camus.add_argument("--phases", nargs="+", default=["ED", "ES"])
-    camus.add_argument("--target", default="lv_endo", choices=["lv_endo", "myocardium", "left_atrium"])
+    camus.add_argument("--views", nargs="+", default=["2CH", "4CH"], help="apical views to take (default 2CH 4CH)")
+    camus.add_argument("--phases", nargs="+", default=["ED", "ES"], help="cardiac phases to take (default ED ES)")
+    camus.add_argument("--target", default="lv_endo", choices=["lv_endo", "myocardium", "left_atrium"],
+                       help="the structure to segment (default lv_endo: label 1)")
     camus.add_argument("--official-split", action="store_true", help="use database_split/subgroup_*.txt")
     folder = kinds.add_parser("folder", help="pair images/<name> with labels/<name>")
-    folder.add_argument("--images", required=True)
-    folder.add_argument("--labels", required=True)
+    folder.add_argument("--images", required=True, help="folder of scans")
+    folder.add_argument("--labels", required=True, help="folder of labels named like the scans")
     folder.add_argument("--keypoints", help="CSV with image, k, row, col columns")
     folder.add_argument("--rule", help="keypoint rule for images without keypoints (e.g. iris_roots)")
     folder.add_argument("--dataset-dir", help="paths are written relative to it (default: common parent)")
@@ -175,9 +190,11 @@ def build_parser() -> argparse.ArgumentParser:
                         "Splits and cross-validation keep a group together")
     for q in (camus, folder):
         q.add_argument("--out", required=True, help="datalist JSON to write")
-        q.add_argument("--val-fraction", type=float, default=0.2)
-        q.add_argument("--test-fraction", type=float, default=0.0)
-        q.add_argument("--seed", type=int, default=0)
+        q.add_argument("--val-fraction", type=float, default=0.2,
+                       help="share of the groups (patients) in the validation split (default 0.2)")
+        q.add_argument("--test-fraction", type=float, default=0.0,
+                       help="share of the groups (patients) in the testing split (default 0)")
+        q.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
     p.set_defaults(func=_datalist)
 
     p = sub.add_parser("predict", help="segment every scan in a folder (NIfTI, MetaImage, NRRD, PNG, JPEG, BMP, TIFF, DICOM)")
@@ -239,8 +256,9 @@ def build_parser() -> argparse.ArgumentParser:
         "'group', e.g. the CAMUS patient) are dealt into K folds, and each fold is tested once by models trained on "
         "the other groups; --folds 0 uses the datalist's own training/validation/testing split instead. Writes "
         "cases.csv, folds.csv, table.csv/.md, paired.csv/.md and panels/ into --out.")
-    p.add_argument("--datalist", required=True)
-    p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True)
+    p.add_argument("--datalist", required=True, help="datalist JSON of the labelled cases")
+    p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True,
+                   help="folder the datalist's paths are relative to")
     p.add_argument("--models", nargs="+", default=["unet", "unetpp", "cenet", "gs", "gls"],
                    choices=["unet", "unetpp", "cenet", "gs", "gls", "gls_working", "gls_original"],
                    help="gls: the bundle's default crop_space; gls_working / gls_original: that crop_space")
@@ -268,7 +286,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="seed of the folds, the validation draw and the bootstrap (training's seed: --set seed=N). Default 0")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the cases outside the test fold used for validation (whole groups). Default 0.2")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="output folder (models, predictions, tables); a rerun resumes it")
     p.set_defaults(func=_compare)
 
     p = sub.add_parser(
