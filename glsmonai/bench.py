@@ -65,14 +65,18 @@ AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch
 #: distinct phantoms written for the predict runs (copied under new names up to N)
 DISTINCT_SCANS = 8
 
-#: runs ``glsmonai.cli.main`` on its arguments, then prints the peak resident memory (``ru_maxrss``) of
+#: runs ``glsmonai.cli.main`` on its arguments, then prints the peak resident memory (``VmHWM``, else ``ru_maxrss``) of
 #: the process and of its waited-for children (DataLoader workers) as JSON on the last stdout line
 _PREDICT_WRAPPER = """\
 import json, resource, sys
 from glsmonai.cli import main
 code = main(sys.argv[1:])
-usage = {"self": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
-         "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:  # Linux keeps ru_maxrss across exec, so it can be the bench's own peak; VmHWM is this process's alone
+    peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
+except (OSError, StopIteration):
+    pass
+usage = {"self": peak, "children": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}
 print(json.dumps({"rc": code, "maxrss": usage}))
 sys.exit(code)
 """
@@ -631,7 +635,7 @@ def _predict_section(result: dict) -> list[str]:
              "`glsmonai predict` in a subprocess, one run per N (overlays written), on copies of a few iris phantoms. "
              "The model folder holds untrained, seeded random weights: speed does not depend on the weights. "
              "`network_seconds`: the network alone on the same N scans (prepared beforehand, untimed). "
-             "Peak resident memory (`ru_maxrss`) of the predict process and of its largest child process "
+             "Peak resident memory (`VmHWM` of /proc/self/status; `ru_maxrss` would carry the bench's own peak across exec) of the predict process and of its largest child process "
              "(a DataLoader worker; 0 without workers).", "",
              markdown_table(rows, ["scans", "scan_size", "batch_size", "tta", "seconds", "seconds_per_scan",
                                    "network_seconds", "end_to_end_over_network", "peak_rss_main_mib",
