@@ -221,7 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
     p.add_argument("--keypoint-band", type=int, metavar="PX",
                    help="search keypoints within PX working pixels of the predicted boundary (0: anywhere; default: the model's)")
-    # left unset, the four options below take what the model folder records (the CPU preset records a blend)
+    # left unset, the four options below take what the model folder records (the CPU preset records TTA and components)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="mirror test-time augmentation: average with the prediction of the left-right flipped scan "
                         "(default: as the model folder records, else off)")
