@@ -148,7 +148,7 @@ class Predictor:
         self.threshold = threshold
         self.fusion = fusion
         self.tta = tta
-        self.amp = bool((self.info.get("predict") or {}).get("amp", False) if amp is None else amp)
+        self.amp = bool(recorded.get("amp", False) if amp is None else amp)
         self.blend, self.min_confidence = float(blend), float(min_confidence)
         if components == "task":
             components = self.info.get("num_components")
@@ -555,13 +555,17 @@ def run_inference(
     overlay_names = _overlay_names([path for path, _ in scans])
     total = len(scans)
     if resume:
-        done = table.done() if predictor.network.num_keypoints else set()
-        outputs = lambda path: [prediction_path(output_dir, *split_ext(path))] + (  # noqa: E731
-            [output_dir / "overlays" / overlay_names[path]] if overlays else [])
-        complete = [p for p, _ in scans if (p.name in done if predictor.network.num_keypoints
-                                            else all(o.is_file() for o in outputs(p)))]
-        scans = [(p, label) for p, label in scans if p not in set(complete)]
-        logger.info("--continue: %d of %d scans already complete, skipped", len(complete), total)
+        done = table.done()
+
+        def complete(path: Path) -> bool:
+            """Rows in the table (written last); for models without keypoints, the mask and overlay exist."""
+            if predictor.network.num_keypoints:
+                return path.name in done
+            written = [prediction_path(output_dir, *split_ext(path))]
+            return all(p.is_file() for p in written + ([output_dir / "overlays" / overlay_names[path]] if overlays else []))
+
+        scans = [(path, label) for path, label in scans if not complete(path)]
+        logger.info("--continue: %d of %d scans already complete, skipped", total - len(scans), total)
     table.start({path.name for path, _ in scans})
 
     def finish(scan: ReadScan, outputs: list[dict]) -> None:
