@@ -34,7 +34,7 @@ from glsmonai.stages import later_output
 from glsmonai.transforms.crop import paste_at_points, paste_windows, window_weights
 from glsmonai.transforms.pipeline import prediction_transforms
 from glsmonai.transforms.postprocess import MaskPostprocessing
-from glsmonai.utils import atomic_write
+from glsmonai.utils import atomic_write, stale_temporaries
 from glsmonai.visualize import save_overlay
 
 logger = logging.getLogger(__name__)
@@ -567,6 +567,11 @@ def run_inference(
         scans = [(path, label) for path, label in scans if not complete(path)]
         logger.info("--continue: %d of %d scans already complete, skipped", total - len(scans), total)
     table.start({path.name for path, _ in scans})
+    # a run killed while writing leaves the temporary of that scan's mask or overlay: this run redoes it
+    masks = {prediction_path(output_dir, *split_ext(path)).name for path, _ in scans}
+    for leftover in stale_temporaries(output_dir, masks) + stale_temporaries(
+            output_dir / "overlays", {overlay_names[path] for path, _ in scans}):
+        leftover.unlink(missing_ok=True)
 
     def finish(scan: ReadScan, outputs: list[dict]) -> None:
         """On the writer thread: assemble, post-process and write one scan's outputs."""

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["as_bool", "atomic_write", "error_line"]
+__all__ = ["as_bool", "atomic_write", "error_line", "stale_temporaries"]
 
 
 def as_bool(value: bool | str) -> bool:
@@ -59,6 +60,27 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], None]) -> Path
         if tmp.exists():
             tmp.unlink()
     return path
+
+
+_TEMPORARY = re.compile(r"^\.(?P<stem>.+)\.[0-9a-f]{8}\.tmp(?P<ext>.*)$")
+
+
+def stale_temporaries(folder: str | os.PathLike, names: set[str]) -> list[Path]:
+    """The temporaries :func:`atomic_write` left in ``folder`` for the files ``names`` when a process
+    was killed while writing them (a kill skips ``finally``).
+
+    Only the temporaries of ``names`` are listed, so a run removes its own files' leftovers and never
+    those of another run writing other files into the same folder (``predict --num-parts``).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = []
+    for entry in os.scandir(folder):
+        match = _TEMPORARY.match(entry.name)
+        if match and match["stem"] + match["ext"] in names:
+            found.append(Path(entry.path))
+    return sorted(found)
 
 
 def error_line(err: BaseException) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glsmonai.utils import atomic_write, error_line
+from glsmonai.utils import atomic_write, error_line, stale_temporaries
 
 
 def test_atomic_write_writes_and_leaves_no_temporary(tmp_path):
@@ -13,6 +13,8 @@ def test_atomic_write_writes_and_leaves_no_temporary(tmp_path):
     def write(tmp):
         seen.append(tmp)
         tmp.write_text("new")
+        # were the process killed now, a rerun would find and remove this temporary
+        assert stale_temporaries(tmp.parent, {"scan_seg.nii.gz"}) == [tmp]
 
     path = atomic_write(tmp_path / "sub" / "scan_seg.nii.gz", write)
     assert path == tmp_path / "sub" / "scan_seg.nii.gz"
@@ -33,6 +35,17 @@ def test_atomic_write_keeps_the_old_file_when_the_writer_fails(tmp_path):
         atomic_write(path, write)
     assert path.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["table.csv"]
+
+
+def test_stale_temporaries_are_those_of_the_named_files_only(tmp_path):
+    # what a SIGKILL in the middle of atomic_write leaves: its temporary, under the documented name
+    for name in (".a_seg.0123abcd.tmp.nii.gz", ".b_seg.89ef0123.tmp.nii.gz", ".a_seg.notahex!.tmp.nii.gz"):
+        (tmp_path / name).write_bytes(b"half")
+    (tmp_path / "a_seg.nii.gz").write_bytes(b"done")
+    found = stale_temporaries(tmp_path, {"a_seg.nii.gz"})
+    assert [p.name for p in found] == [".a_seg.0123abcd.tmp.nii.gz"]
+    assert stale_temporaries(tmp_path, {"c_seg.nii.gz"}) == []
+    assert stale_temporaries(tmp_path / "absent", {"a_seg.nii.gz"}) == []
 
 
 @pytest.mark.parametrize(
