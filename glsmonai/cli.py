@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | compare | paired | errormap | bench`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | compare | paired | errormap | bench | bundle`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -138,6 +138,17 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle(args: argparse.Namespace) -> int:
+    from glsmonai.resources import bundle_dir, copy_bundle
+
+    if args.action == "copy":
+        logger.info("bundle copied to %s: python -m monai.bundle run training --config_file %s", copy_bundle(args.dest),
+                    f"{args.dest}/configs/train.json")
+    else:
+        print(bundle_dir())
+    return 0
+
+
 def _version() -> str:
     """The installed package's version."""
     from importlib.metadata import PackageNotFoundError, version
@@ -152,7 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="glsmonai",
         description="Global-Local Segmentation of small, blurred key regions (MONAI). Training runs through the bundle: "
-        "python -m monai.bundle run training --config_file bundles/gls/train.json")
+        "python -m monai.bundle run training --config_file bundles/gls/configs/train.json")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -265,7 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
     p.add_argument("--preset", nargs="+", default=[], metavar="NAME",
-                   help="bundle overlays bundles/gls/NAME.json for every model, before its own (e.g. cpu: the CPU preset)")
+                   help="bundle overlays bundles/gls/configs/NAME.json for every model, before its own (e.g. cpu: the CPU preset)")
     p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures (fold 0's first)")
     p.add_argument("--folds", type=int, default=5, metavar="K",
                    help="K >= 2: group K-fold cross-validation over all labelled cases, each case tested once, all cases "
@@ -338,6 +349,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "machine lacks are skipped with a logged reason (default fp32 bf16 fp16)")
     p.add_argument("--out", default="runs/bench", help="output folder of bench.json and bench.md (default runs/bench)")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser("bundle", help="where the installed GLS bundle is, or a copy of it to run and edit")
+    p.add_argument("action", choices=["path", "copy"], help="path: print the bundle folder; copy: copy it to DEST")
+    p.add_argument("dest", nargs="?", default="gls", help="copy: a new folder (default ./gls)")
+    p.set_defaults(func=_bundle)
     return parser
 
 
@@ -346,7 +362,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
-    except (FileNotFoundError, ValueError) as err:
+    except (FileNotFoundError, FileExistsError, ValueError) as err:
         logger.error("%s", err)
         return 2
 

@@ -16,7 +16,7 @@ import SimpleITK as sitk
 from glsmonai.cli import main as cli_main
 
 ROOT = Path(__file__).resolve().parents[1]
-BUNDLE = ROOT / "bundles" / "gls"
+BUNDLE = ROOT / "bundles" / "gls" / "configs"  # the folder with train.json
 TINY = [
     "--image_size", "[64,64]", "--crop_size", "[24,24]", "--channels", "[4,8,8,16,16]", "--sigma", "2.0",
     "--epochs", "1", "--num_workers", "0", "--progress", "false", "--batch_size", "3",
@@ -221,7 +221,7 @@ def test_predict_and_evaluate_a_datalist_split(trained, tiny_iris, tmp_path):
     ],
 )
 def test_baseline_overlays_train_and_predict(tiny_iris, tmp_path, overlay, extra):
-    configs = ["train.json", f"../baselines/{overlay}.json"]
+    configs = ["train.json", f"baselines/{overlay}.json"]
     proc = bundle("training", configs, "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path / "run"), *TINY, *extra)
     check(proc)
     models = tmp_path / "run" / "models"

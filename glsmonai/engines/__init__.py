@@ -1,4 +1,4 @@
-"""Training: MONAI's engines, wired per stage in ``bundles/gls/train.json``, and what a config cannot say."""
+"""Training: MONAI's engines, wired per stage in ``bundles/gls/configs/train.json``, and what a config cannot say."""
 
 from glsmonai.engines.batch import SOURCE_KEYS, StageOutputd, prepare_gls_batch
 from glsmonai.engines.distributed import init_distributed, is_main_process, on_this_rank

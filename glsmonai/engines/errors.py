@@ -3,7 +3,7 @@
 ``python -m monai.bundle run`` is MONAI's command: an error raised while the config is being built
 (a datalist entry whose file is missing, a malformed settings file) reaches the user wrapped in
 MONAI's "Failed to instantiate" / "Failed to evaluate" errors, below some seventy lines of parser
-traceback. Importing this module (``bundles/gls/train.json`` does, in its ``imports``) installs a
+traceback. Importing this module (``bundles/gls/configs/train.json`` does, in its ``imports``) installs a
 ``sys.excepthook`` that looks through the chain of the uncaught exception for the innermost
 ``ValueError`` or ``OSError`` raised by glsmonai's own code, whose message names the file and what is
 wrong, and prints that alone; every other error keeps Python's full traceback. ``GLSMONAI_TRACEBACK=1``

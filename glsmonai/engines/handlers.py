@@ -1,6 +1,6 @@
 """The small Ignite handlers a GLS stage adds to MONAI's: running loss, progress bar, last-epoch
 validation, the checkpoint a stage starts from, and a checkpoint saver a stage can be resumed from.
-Each is wired in ``bundles/gls/train.json``."""
+Each is wired in ``bundles/gls/configs/train.json``."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 ``python -m monai.bundle run training --epoch 1`` adds a new config key ``epoch`` that nothing reads,
 and the run trains the default 100 epochs per stage. MONAI checks no override against the configs, so
-:func:`check_overrides` (the first step of ``setup`` in ``bundles/gls/train.json``) reads the command
+:func:`check_overrides` (the first step of ``setup`` in ``bundles/gls/configs/train.json``) reads the command
 line the run was started with and raises, before any training, for an override whose top-level key is
 in none of the config files, or whose path (``a#b#c``) leaves the config before its last key (a new
 last key inside an existing component is allowed: it adds an argument, e.g.

@@ -1,6 +1,6 @@
 """``glsmonai compare``: train GLS and its baselines on one datalist, score them on one table.
 
-Every model is trained with the same bundle (``bundles/gls/train.json`` plus its overlay), the same
+Every model is trained with the same bundle (``bundles/gls/configs/train.json`` plus its overlay), the same
 data, overrides and budget, predicted with the same predictor, and scored per case as ``glsmonai
 evaluate`` scores one (:mod:`glsmonai.evaluation.scoring`): Dice, IoU, 95 % Hausdorff distance (MONAI),
 key-region Dice inside the GLS crop windows at the reference keypoints, and, for the models that
@@ -42,6 +42,7 @@ from glsmonai.evaluation.scoring import score_case, summarise_cases
 from glsmonai.evaluation.statistics import paired_difference
 from glsmonai.inference import PLAIN_OPTIONS, run_inference
 from glsmonai.model_folder import network_from_args, read_model_info, trained_stage
+from glsmonai.resources import configs_dir
 from glsmonai.stages import Stage
 from glsmonai.transforms.spatial import WorkingGrid
 from glsmonai.utils import atomic_write
@@ -51,15 +52,15 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["MODELS", "PAIRED_METRICS", "VARIANTS", "compare", "paired_table"]
 
-#: model name -> overlay on train.json (None: GLS itself)
+#: model name -> overlay on train.json, relative to the bundle's configs folder (None: GLS itself)
 MODELS: dict[str, str | None] = {
     "unet": "baselines/unet.json",
     "unetpp": "baselines/unetpp.json",
     "cenet": "baselines/cenet.json",
     "gs": "baselines/gs.json",
     "gls": None,
-    "gls_working": "gls/crop_working.json",
-    "gls_original": "gls/crop_original.json",
+    "gls_working": "crop_working.json",
+    "gls_original": "crop_original.json",
 }
 #: the per-case columns of ``cases.csv`` after ``model, fold, image, group`` (``key_dice`` where a case has keypoints)
 CASE_METRICS = ("dice", "iou", "hd95", "key_dice")
@@ -83,7 +84,6 @@ VARIANTS: dict[str, dict] = {
 }
 #: models whose crop windows define the key regions, in order of preference
 WINDOW_MODELS = ("gls", "gls_working", "gls_original", "gs")
-DEFAULT_BUNDLES = Path(__file__).resolve().parents[2] / "bundles"
 
 
 TIMING_FILE = "train_time.json"
@@ -94,12 +94,12 @@ def _digest(path: Path) -> str:
 
 
 def _train(
-    model: str, bundles: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str],
+    model: str, configs: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str],
     presets: Sequence[str] = (),
 ) -> float:
     """Train one model into ``out`` and return the seconds it took.
 
-    The bundle is ``train.json``, then each preset overlay ``bundles/gls/<preset>.json`` (e.g. ``cpu``),
+    The bundle is ``configs/train.json``, then each preset overlay ``configs/<preset>.json`` (e.g. ``cpu``),
     then the model's overlay, then ``overrides``.
 
     A model whose training finished earlier (``out/train_time.json`` written after a successful run,
@@ -118,13 +118,13 @@ def _train(
         logger.info("%s: earlier training used other overrides %s or another datalist: retraining", model,
                     done.get("overrides"))
         timing.unlink()
-    configs = [str(bundles / "gls" / "train.json"), *(str(bundles / "gls" / f"{p}.json") for p in presets)]
-    configs += [str(bundles / MODELS[model])] if MODELS[model] else []
-    missing = [c for c in configs if not Path(c).is_file()]
+    files = [str(configs / "train.json"), *(str(configs / f"{p}.json") for p in presets)]
+    files += [str(configs / MODELS[model])] if MODELS[model] else []
+    missing = [c for c in files if not Path(c).is_file()]
     if missing:
         raise FileNotFoundError(f"bundle config not found: {missing[0]}")
     cmd = [
-        sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(configs),
+        sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(files),
         "--dataset_dir", str(dataset_dir), "--datalist", str(datalist), "--output_dir", str(out),
         "--progress", "false", *overrides[len(presets):],
     ]
@@ -355,7 +355,7 @@ def compare(
     out: str | os.PathLike,
     models: Sequence[str] = tuple(MODELS),
     overrides: Sequence[str] = (),
-    bundles: str | os.PathLike = DEFAULT_BUNDLES,
+    configs: str | os.PathLike | None = None,
     n_panels: int = 4,
     folds: int = 5,
     reference: str = "unet",
@@ -401,7 +401,8 @@ def compare(
         val_fraction: share of the groups outside the test fold used for validation
             (see :func:`~glsmonai.data.folds.fold_split`).
         n_boot: bootstrap resamples of the paired intervals.
-        presets: overlays ``bundles/gls/<name>.json`` applied to every model before its own overlay
+        configs: the bundle's configs folder (default: the installed package's, :func:`~glsmonai.resources.configs_dir`).
+        presets: overlays ``configs/<name>.json`` applied to every model before its own overlay
             (e.g. ``cpu``, the CPU preset).
         variants: names from :data:`VARIANTS`: every trained model also predicts the test cases with
             these prediction-time options (``<model>/fold<k>/predictions_<variant>``), scored as models
@@ -428,7 +429,8 @@ def compare(
     window_model = next((m for m in WINDOW_MODELS if m in models), None)
     if window_model is None:
         raise ValueError(f"compare needs one of {WINDOW_MODELS} among the models: the key regions are the GLS windows")
-    datalist, dataset_dir, out, bundles = Path(datalist), Path(dataset_dir), Path(out), Path(bundles)
+    datalist, dataset_dir, out = Path(datalist), Path(dataset_dir), Path(out)
+    configs = Path(configs) if configs is not None else configs_dir()
     if not datalist.is_file():
         raise FileNotFoundError(f"datalist not found: {datalist}")
     rounds = _folds(datalist, out, folds, seed, val_fraction)
@@ -438,7 +440,7 @@ def compare(
         sizes = _split_sizes(fold.datalist)
         for model in models:
             run = fold.run(out, model)
-            train_s = _train(model, bundles, fold.datalist, dataset_dir, run, overrides, presets)
+            train_s = _train(model, configs, fold.datalist, dataset_dir, run, overrides, presets)
             start = time.perf_counter()
             failures = run_inference(fold.datalist, run / "predictions", run / "models", overlays=False,
                                      split=fold.split, dataset_dir=dataset_dir, **PLAIN_OPTIONS)

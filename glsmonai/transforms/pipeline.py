@@ -1,6 +1,6 @@
 """The predictor's transform chain: a scan, already read, prepared as training prepared it.
 
-Training's chains are written out in ``bundles/gls/train.json`` (``train#deterministic_transforms``,
+Training's chains are written out in ``bundles/gls/configs/train.json`` (``train#deterministic_transforms``,
 ``train#random_transforms``, ``train#target_transforms``). Prediction has no label and no bundle at
 hand, only the model folder's recorded settings, so its chain is built here from the same transforms
 in the same order; a test checks that both prepare an image identically.

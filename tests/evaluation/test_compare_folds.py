@@ -109,8 +109,9 @@ def test_compare_reference_must_be_compared(tiny_iris, tmp_path):
 
 
 def test_a_preset_is_an_overlay_that_must_exist(tiny_iris, tmp_path):
-    from glsmonai.evaluation.compare import DEFAULT_BUNDLES, _train
+    from glsmonai.evaluation.compare import _train
+    from glsmonai.resources import configs_dir
 
     with pytest.raises(FileNotFoundError, match="nosuch.json"):
-        _train("gls", DEFAULT_BUNDLES, tiny_iris / "datalist.json", tiny_iris, tmp_path, [], presets=["nosuch"])
-    assert (DEFAULT_BUNDLES / "gls" / "cpu.json").is_file()
+        _train("gls", configs_dir(), tiny_iris / "datalist.json", tiny_iris, tmp_path, [], presets=["nosuch"])
+    assert (configs_dir() / "cpu.json").is_file()

@@ -11,7 +11,7 @@ from monai.bundle import ConfigParser
 from glsmonai.data.io import read_image
 from glsmonai.transforms.pipeline import prediction_transforms
 
-TRAIN = Path(__file__).resolve().parents[2] / "bundles" / "gls" / "train.json"
+TRAIN = Path(__file__).resolve().parents[2] / "bundles" / "gls" / "configs" / "train.json"
 
 
 @pytest.mark.parametrize("crop_space", ["working", "original"])
