@@ -139,11 +139,17 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def _bundle(args: argparse.Namespace) -> int:
-    from glsmonai.resources import bundle_dir, copy_bundle
+    from glsmonai.resources import bundle_dir, copy_bundle, record_versions
 
-    if args.action == "copy":
-        logger.info("bundle copied to %s: python -m monai.bundle run training --config_file %s", copy_bundle(args.dest),
-                    f"{args.dest}/configs/train.json")
+    if args.action == "versions":
+        dest = args.dest or "bundles/gls/configs/metadata.json"
+        meta = record_versions(dest)
+        logger.info("%s: MONAI %s, PyTorch %s, NumPy %s and %d packages recorded", dest, meta["monai_version"],
+                    meta["pytorch_version"], meta["numpy_version"], len(meta["required_packages_version"]))
+    elif args.action == "copy":
+        dest = copy_bundle(args.dest or "gls")
+        logger.info("bundle copied to %s: python -m monai.bundle run training --config_file %s", dest,
+                    dest / "configs" / "train.json")
     else:
         print(bundle_dir())
     return 0
@@ -351,8 +357,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("bundle", help="where the installed GLS bundle is, or a copy of it to run and edit")
-    p.add_argument("action", choices=["path", "copy"], help="path: print the bundle folder; copy: copy it to DEST")
-    p.add_argument("dest", nargs="?", default="gls", help="copy: a new folder (default ./gls)")
+    p.add_argument("action", choices=["path", "copy", "versions"],
+                   help="path: print the bundle folder; copy: copy it to DEST; versions: record the installed versions "
+                   "of MONAI, PyTorch, NumPy and the other packages in the metadata file DEST")
+    p.add_argument("dest", nargs="?", help="copy: a new folder (default ./gls); versions: a metadata.json "
+                   "(default bundles/gls/configs/metadata.json)")
     p.set_defaults(func=_bundle)
     return parser
 

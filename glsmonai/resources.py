@@ -7,12 +7,19 @@ the bundle out for ``python -m monai.bundle run ...``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 
-__all__ = ["bundle_dir", "configs_dir", "copy_bundle"]
+from glsmonai.utils import atomic_write
+
+__all__ = ["REQUIRED_PACKAGES", "bundle_dir", "configs_dir", "copy_bundle", "record_versions"]
+
+#: the packages whose versions ``metadata.json`` records besides MONAI, PyTorch and NumPy (distribution names)
+REQUIRED_PACKAGES = ("pytorch-ignite", "nibabel", "SimpleITK", "pandas", "scipy", "scikit-image", "pillow", "fire",
+                     "tqdm", "tensorboard", "glsmonai")
 
 
 def bundle_dir() -> Path:
@@ -44,3 +51,37 @@ def copy_bundle(dest: str | os.PathLike) -> Path:
     shutil.copytree(bundle_dir(), dest, ignore=shutil.ignore_patterns("__pycache__", "models"))
     (dest / "models").mkdir()
     return dest
+
+
+def record_versions(metadata_file: str | os.PathLike) -> dict:
+    """Write the versions installed here into a bundle's ``metadata.json`` (``monai_version``,
+    ``pytorch_version``, ``numpy_version``, ``required_packages_version``), as the model zoo records
+    what a bundle was tested with.
+
+    Returns:
+        the updated metadata.
+
+    Raises:
+        FileNotFoundError: no such file; ValueError: it is not a JSON object.
+    """
+    path = Path(metadata_file)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such metadata file")
+    try:
+        meta = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise ValueError(f"{path}: not valid JSON ({err.msg}, line {err.lineno})") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    installed = {}
+    for name in ("monai", "torch", "numpy", *REQUIRED_PACKAGES):
+        try:
+            installed[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise ValueError(f"{path}: {name} is not installed here, so its version cannot be recorded") from None
+    meta["monai_version"] = installed.pop("monai")
+    meta["pytorch_version"] = installed.pop("torch").split("+")[0]  # the local tag (+cpu, +cu128) is the build's
+    meta["numpy_version"] = installed.pop("numpy")
+    meta["required_packages_version"] = installed
+    atomic_write(path, lambda tmp: tmp.write_text(json.dumps(meta, indent=4) + "\n"))
+    return meta
