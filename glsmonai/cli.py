@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | compare | paired | errormap | bench | bundle`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | paired | errormap | bench | bundle`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -55,12 +55,40 @@ def _predict(args: argparse.Namespace) -> int:
                              components=args.components, blend=args.blend, min_confidence=args.min_confidence,
                              batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp,
                              num_parts=args.num_parts, part_id=args.part_id, resume=args.resume)
+    if args.measure:  # the measures of what was just predicted, as `glsmonai measure` gives them
+        from pathlib import Path
+
+        labels = args.labels or (args.input if Path(args.input).is_file() else None)
+        failures = list(failures) + _run_measure(args.output, labels, args.measure,
+                                                 args.measure_csv or str(Path(args.output) / "measures.csv"),
+                                                 args.split, args.dataset_dir)
     if failures:
         print(f"{len(failures)} file(s) failed:", file=sys.stderr)
         for path, reason in failures:
             print(f"  {path}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _run_measure(pred, labels, task, csv, split, dataset_dir, spacing=None, label_value=None,
+                 use_keypoints=True) -> list[tuple[str, str]]:
+    """Measure a prediction folder, print the agreement table (or where the table went); the failures."""
+    from glsmonai.measure import measure_folder
+
+    result = measure_folder(pred, task, csv, labels, split, dataset_dir, tuple(spacing) if spacing else None,
+                            label_value, use_keypoints)
+    if len(result.agreement):
+        print(result.agreement.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+    print(f"{len(result.measures)} scan(s) measured: {csv}")
+    return result.failures
+
+
+def _measure(args: argparse.Namespace) -> int:
+    failures = _run_measure(args.pred, args.labels, args.task, args.csv, args.split, args.dataset_dir, args.spacing,
+                            args.label_value, not args.ignore_keypoints)
+    for path, reason in failures:
+        print(f"failed: {path}: {reason}", file=sys.stderr)
+    return 1 if failures else 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
@@ -252,6 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--min-confidence", type=float, metavar="C",
                    help="keypoints with confidence below C are unsure: their windows are not used (the global prediction "
                         "stands there) and keypoints.csv flags them 'unsure' (0: off; default: as recorded, else 0)")
+    p.add_argument("--measure", choices=["iris", "lv"],
+                   help="after predicting, measure the masks as `glsmonai measure --task` does (against --labels, or "
+                        "the datalist's references) into OUT/measures.csv")
+    p.add_argument("--measure-csv", metavar="CSV", help="where --measure writes its table (default OUT/measures.csv)")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 
@@ -265,6 +297,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--window", type=int, nargs=2, metavar=("H", "W"), help="key-region window in original pixels")
     _datalist_options(p)
     p.set_defaults(func=_evaluate)
+
+    p = sub.add_parser(
+        "measure", help="clinical measures of predicted masks (iris biometrics; LV volumes, EF) and their agreement",
+        description="One row per prediction <name>_seg.<ext>: iris (per half: area, thickness at 750 and 2000 um from "
+        "the root and its maximum, length, curvature; pupil diameter, root-to-root distance) or LV (area, long axis, "
+        "annulus width, area-length volume; per CAMUS patient: ED/ES volumes, EF, biplane discs). In mm where the "
+        "files carry a pixel spacing (other than 1 x 1) or --spacing gives one, else in pixels; each column names "
+        "its unit. The points come from PRED/keypoints.csv when predict wrote one, else from the task's keypoint "
+        "rule. With --labels also the references' measures (<stem>_reference.csv), the Bland-Altman statistics "
+        "(<stem>_agreement.csv) and plots (<stem>_bland_altman/*.png) beside the CSV.")
+    p.add_argument("--pred", required=True, help="prediction folder (predict's output)")
+    p.add_argument("--labels", help="reference label folder, or a datalist JSON (see --split)")
+    p.add_argument("--task", required=True, choices=["iris", "lv"], help="which measures")
+    p.add_argument("--csv", required=True, help="the table to write (measures.csv); the others go beside it")
+    p.add_argument("--spacing", type=float, nargs=2, metavar=("ROW_MM", "COL_MM"),
+                   help="pixel size in mm for every file, overriding theirs")
+    p.add_argument("--label-value", type=int, help="reference label value of the structure "
+                   "(default: the datalist task's; iris any foreground, LV 1)")
+    p.add_argument("--ignore-keypoints", action="store_true",
+                   help="find every point with the task's rule on the mask, even where PRED/keypoints.csv has it")
+    _datalist_options(p)
+    p.set_defaults(func=_measure)
 
     p = sub.add_parser(
         "compare", help="train GLS and baselines on one datalist (cross-validated by patient); one table, panel figures",

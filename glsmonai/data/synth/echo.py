@@ -38,6 +38,10 @@ points are the two ends of the LV / LA contact (along the axis perpendicular to 
 averaged over the 2 px at each end), placed analytically; the apex is the LV pixel farthest from their
 midpoint, taken from the rasterised cavity (the mean of the pixels tied within a quarter pixel, so a
 flat tip row gives its middle rather than an arbitrary end).
+
+The returned case's ``info["truth"]`` is the drawn cavity (its analytic outline and annulus ends), from
+which :mod:`glsmonai.measure.truth` computes the true LV measures (``synth echo`` writes them to
+``measures_true.csv``).
 """
 
 from __future__ import annotations
@@ -351,6 +355,36 @@ def _keypoints(p: _Params, geo: _Geometry, h: int, w: int) -> np.ndarray:
     return kps
 
 
+def _true_geometry(p: _Params, h: int, w: int) -> dict[str, np.ndarray]:
+    """The drawn LV cavity in image ``[row, col]`` coordinates, for the true measures.
+
+    ``outline`` ``(N, 2)``: the closed analytic boundary of the cavity (left wall from the apex down to
+    the left annulus end, the mitral plane across, the right wall back up; finely sampled near the
+    pointed apex); ``annulus`` ``(2, 2)``: the analytic ends of the mitral annulus, left then right
+    (the keypoints sit about a pixel inwards of them, where the mask rule finds them). Nothing here
+    draws from the generator, so the images stay those of the seed.
+    :func:`glsmonai.measure.truth.true_measures` turns this into measures.
+    """
+    (u_l, v_l), (u_r, v_r) = _annulus_end(p, -1.0), _annulus_end(p, 1.0)
+    t = np.linspace(0.0, 1.0, 801) ** 2  # dense near the apex, where the wall turns fastest
+    left_u = u_l * t
+    right_u = u_r * t[::-1]
+    across = np.linspace(0.0, 1.0, 41)[1:-1]
+    u = np.concatenate([left_u, u_l + (u_r - u_l) * across, right_u[:-1]])
+    v = np.concatenate([
+        -_profile(left_u / p.length, p) * p.w_left,
+        v_l + (v_r - v_l) * across,
+        (_profile(right_u / p.length, p) * p.w_right)[:-1],
+    ])
+    v[len(left_u) - 1], v[len(left_u) + len(across)] = v_l, v_r  # the walls end exactly at the annulus
+    outline = _phys_to_pixel(*_local_to_phys(p, u, v), h, w)
+    ends = np.stack([_phys_to_pixel(*_local_to_phys(p, np.array(ue), np.array(ve)), h, w)
+                     for ue, ve in ((u_l, v_l), (u_r, v_r))])
+    if ends[0, 1] > ends[1, 1]:
+        ends = ends[::-1]
+    return {"outline": outline.astype(np.float64), "annulus": ends.astype(np.float64)}
+
+
 def _segment_distance(
     y: np.ndarray, x: np.ndarray, a: tuple[float, float], b: tuple[float, float]
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -508,8 +542,9 @@ def make_echo_case(rng: np.random.Generator, size: tuple[int, int] = (256, 256))
 
     Returns:
         The case: float32 image in ``[0, 1]``, uint8 label (0 background, 1 LV cavity, 2 myocardium,
-        3 left atrium) and ``(3, 2)`` float64 ``[row, col]`` keypoints (LV apex, left mitral annulus
-        end, right mitral annulus end).
+        3 left atrium), ``(3, 2)`` float64 ``[row, col]`` keypoints (LV apex, left mitral annulus
+        end, right mitral annulus end) and ``info["truth"]``, the drawn cavity for the true measures
+        (see :func:`_true_geometry`).
 
     Raises:
         ValueError: ``size`` is not two integers of at least 32.
@@ -529,4 +564,4 @@ def make_echo_case(rng: np.random.Generator, size: tuple[int, int] = (256, 256))
     label[geo.lv] = 1
     keypoints = _keypoints(p, geo, h, w)
     image = _render(rng, p, geo, keypoints, h, w)
-    return SynthCase(image=image, label=label, keypoints=keypoints)
+    return SynthCase(image=image, label=label, keypoints=keypoints, info={"truth": _true_geometry(p, h, w)})

@@ -67,7 +67,9 @@ each one pixel inside the peripheral tip of its half, which agrees with the proj
 mask rule (mean of the pixels furthest along the axis between the half centroids). The returned
 case's ``info`` says what was drawn that the label does not show: ``lens`` (``"natural"`` or
 ``"artificial"``), ``artefact`` (``None``, ``"eyelid"`` or ``"shadow"``) and ``hidden_root`` (the
-index of the keypoint the artefact hides, or ``None``).
+index of the keypoint the artefact hides, or ``None``), and ``truth``: the drawn outline, root and
+centre line of each half, from which :mod:`glsmonai.measure.truth` computes the true iris measures
+(``synth iris`` writes them to ``measures_true.csv``).
 """
 
 from __future__ import annotations
@@ -445,6 +447,42 @@ def _root_point(side: _IrisSide) -> tuple[float, float]:
     return side.x_root + side.outward * max(side.h_root - 1.0, 0.0), side.y_root
 
 
+def _true_geometry(p: _Params) -> dict[str, dict[str, np.ndarray]]:
+    """The drawn shape of each half in image ``[row, col]`` coordinates, for the true measures.
+
+    Per half (``"left"``, ``"right"``): ``outline`` ``(N, 2)``, the closed boundary of the band and
+    its two end caps (root cap, anterior surface root to pupil, pupil cap, posterior surface back;
+    surfaces sampled 4 times finer than the nodes); ``root`` ``(2,)``, the root keypoint; ``midline``
+    ``(M, 2)``, the root keypoint and then the points halfway between the two surfaces from the root
+    (``s = 0``) to the pupil end (``s = 1``). Nothing here draws from the generator, so the images stay
+    those of the seed. :func:`glsmonai.measure.truth.true_measures` turns this into measures.
+    """
+    out = {}
+    s = np.linspace(0.0, 1.0, 4 * (_NODES - 1) + 1)
+    cap = np.linspace(-0.5 * math.pi, 0.5 * math.pi, 49)
+    for name, side in (("left", p.left), ("right", p.right)):
+        xs = side.x_root + (side.x_pupil - side.x_root) * s
+        ant, post = side.surfaces(s)
+        o = side.outward
+        back = cap[::-1]
+        xy = np.concatenate([
+            np.stack([side.x_root + o * side.h_root * np.cos(back), side.y_root + side.h_root * np.sin(back)], 1),
+            np.stack([xs, ant], 1)[1:],
+            np.stack([side.x_pupil - o * side.h_pupil * np.cos(cap), side.y_pupil + side.h_pupil * np.sin(cap)], 1)[1:],
+            np.stack([xs, post], 1)[::-1][1:-1],
+        ])
+        rows, cols = _to_image(p, xy[:, 0], xy[:, 1])
+        kx, ky = _root_point(side)
+        root = np.array([float(v) for v in _to_image(p, np.array(kx), np.array(ky))])
+        mr, mc = _to_image(p, xs, 0.5 * (ant + post))
+        out[name] = {
+            "outline": np.stack([rows, cols], axis=1),
+            "root": root,
+            "midline": np.concatenate([root[None], np.stack([mr, mc], axis=1)]),
+        }
+    return out
+
+
 def _side_outline(p: _Params, side: _IrisSide) -> tuple[np.ndarray, np.ndarray]:
     """Image ``(rows, cols)`` of points sampled on the analytic outline of one half."""
     rows, cols = [], []
@@ -777,7 +815,8 @@ def make_iris_case(rng: np.random.Generator, size: tuple[int, int] = (256, 288))
     Returns:
         The case: float32 image in ``[0, 1]``, uint8 iris label (two components, left and right
         half), ``(2, 2)`` float64 ``[row, col]`` keypoints (left root, then right root) and ``info``
-        (``lens``, ``artefact``, ``hidden_root``; see the module docstring).
+        (``lens``, ``artefact``, ``hidden_root``, see the module docstring; ``truth``, the drawn shape of
+        each half for the true measures, see :func:`_true_geometry`).
 
     Raises:
         ValueError: ``size`` is not two integers of at least 32.
@@ -808,5 +847,6 @@ def make_iris_case(rng: np.random.Generator, size: tuple[int, int] = (256, 288))
         "lens": "natural" if p.lens_natural else "artificial",
         "artefact": p.artefact,
         "hidden_root": p.artefact_side if p.artefact is not None else None,
+        "truth": _true_geometry(p),
     }
     return SynthCase(image=image, label=label.astype(np.uint8), keypoints=keypoints, info=info)
