@@ -96,7 +96,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     table, summary, failures = evaluate_folder(
         args.pred, args.labels, args.csv, args.label_value, args.split, args.dataset_dir, args.key_rule,
-        tuple(args.window) if args.window else None,
+        tuple(args.window) if args.window else None, html=not args.no_html, error_map=args.error_map,
     )
     print(summary.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     for path, reason in failures:
@@ -290,7 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", help="Dice/IoU of <name>_seg.<ext> predictions against <name>.<ext> labels")
     p.add_argument("--pred", required=True, help="prediction folder")
     p.add_argument("--labels", required=True, help="reference label folder, or a datalist JSON (see --split)")
-    p.add_argument("--csv", required=True, help="per-image CSV; the summary goes to <stem>_summary.csv")
+    p.add_argument("--csv", required=True, help="per-image CSV; beside it <stem>_summary.csv, <stem>_summary.json (per case "
+                   "and mean Dice, IoU, HD95, key-region Dice, TP/FP/FN, sizes) and the page <stem>.html with <stem>_files/")
+    p.add_argument("--no-html", action="store_true", help="skip the page <stem>.html and its thumbnails")
+    p.add_argument("--error-map", metavar="PNG", help="an error-frequency map (glsmonai errormap --out PNG) to show on the page")
     p.add_argument("--label-value", type=int, help="reference label value that is the foreground "
                    "(default: the datalist task's, else > 0)")
     p.add_argument("--key-rule", help="keypoint rule for key-region Dice/IoU (e.g. iris_roots, lv_apex_base, errormap:F)")
@@ -326,7 +329,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 5) every labelled case of the datalist, whatever its split, is pooled, the groups (the entries' "
         "'group', e.g. the CAMUS patient) are dealt into K folds, and each fold is tested once by models trained on "
         "the other groups; --folds 0 uses the datalist's own training/validation/testing split instead. Writes "
-        "cases.csv, folds.csv, table.csv/.md, paired.csv/.md and panels/ into --out.")
+        "cases.csv, folds.csv, table.csv/.md, paired.csv/.md, panels/, summary.json (per model, per case and mean "
+        "scores) and report.html (a page that opens from disk, with report_files/) into --out.")
     p.add_argument("--datalist", required=True, help="datalist JSON of the labelled cases")
     p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True,
                    help="folder the datalist's paths are relative to")

@@ -37,8 +37,9 @@ from glsmonai.data.datalist import load_datalist, load_task, read_datalist
 from glsmonai.data.folds import entry_group, write_fold_datalists
 from glsmonai.data.io import read_image, split_ext
 from glsmonai.data.pairs import foreground, prediction_path
-from glsmonai.evaluation.reports import write_csv
-from glsmonai.evaluation.scoring import score_case, summarise_cases
+from glsmonai.evaluation.html_report import write_compare_report
+from glsmonai.evaluation.reports import AREAS, compare_summary, write_csv, write_json
+from glsmonai.evaluation.scoring import COUNTS, known_spacing, score_case, summarise_cases
 from glsmonai.evaluation.statistics import paired_difference
 from glsmonai.inference import PLAIN_OPTIONS, run_inference
 from glsmonai.model_folder import network_from_args, read_model_info, trained_stage
@@ -338,9 +339,9 @@ def _score_round(
             found = keypoints[keypoints["image"] == image_path.name].sort_values("k")[["row", "col"]].to_numpy()
             if len(found) != len(ref_points):  # the model predicts no keypoints, or not these
                 found = None
-        scores = score_case(pred, ref, ref_points, found, window)
+        scores = score_case(pred, ref, ref_points, found, window, with_counts=True, spacing=known_spacing(geometry))
         rows.append({"model": model, "fold": fold.k, "image": image_path.name, "group": case["group"],
-                     **{m: scores[m] for m in CASE_METRICS if m in scores}})
+                     **{m: scores[m] for m in (*CASE_METRICS, *COUNTS, *AREAS) if m in scores}})
         kp_errors = scores.get("kp_errors", ())
         errors += list(kp_errors)
         windows += [window] * len(kp_errors)
@@ -372,8 +373,9 @@ def compare(
     - ``folds/fold<k>.json`` (``folds >= 2``): each round's datalist;
     - ``<model>/fold<k>/`` (``<model>/`` with ``folds = 0``): the training run, its ``models/`` and the
       test cases' ``predictions/``;
-    - ``cases.csv``: ``model, fold, image, group, dice, iou, hd95, key_dice``, every case once per model
-      (as a test case of its fold);
+    - ``cases.csv``: ``model, fold, image, group, dice, iou, hd95, key_dice``, the pixel counts ``tp, fp,
+      fn, ref_px, pred_px`` (and ``ref_mm2, pred_mm2`` where the labels record their pixel size), every
+      case once per model (as a test case of its fold);
     - ``folds.csv``: ``model, fold, n_training, n_validation, n_testing, test_groups, train_min, infer_s``;
     - ``table.csv`` / ``table.md``: per model, means over all cases (Dice and IoU with their std,
       key-region Dice, HD95, keypoint error mean / median / max and missed rate), parameters and
@@ -381,7 +383,10 @@ def compare(
       ``table.md`` ends with this call's wall time;
     - ``paired.csv`` / ``paired.md``: :func:`paired_table` against ``reference``;
     - ``panels/*.png``: the first ``n_panels`` test cases of fold 0, every model's contour in red over
-      the reference in green.
+      the reference in green;
+    - ``summary.json`` (:func:`~glsmonai.evaluation.reports.compare_summary`: per model, per case and mean
+      scores, and the tables above) and ``report.html`` with ``report_files/``
+      (:func:`~glsmonai.evaluation.html_report.write_compare_report`), a page that opens from disk.
 
     Models are trained round by round (every model of fold 0, then of fold 1, ...), and a model already
     trained with the same overrides and datalist is not trained again, so an interrupted comparison
@@ -533,4 +538,12 @@ def compare(
         name = Path(case["image"]).name
         ref = foreground(read_image(case["label"])[0], label_value)
         _panel(out / "panels" / f"{split_ext(name)[0]}.png", read_image(case["image"])[0], ref, panel_masks[name])
+    panels = {Path(c["image"]).name: out / "panels" / f"{split_ext(Path(c['image']).name)[0]}.png" for c in panel_cases}
+    evaluated = {"datalist": os.path.abspath(datalist), "dataset_dir": os.path.abspath(dataset_dir), "models": names,
+                 "reference": reference, "folds": folds, "scheme": scheme, "seed": seed, "val_fraction": val_fraction,
+                 "variants": list(variants), "presets": list(presets), "overrides": list(overrides),
+                 "summary_json": os.path.abspath(out / "summary.json")}
+    document = compare_summary(cases_table, result, paired, evaluated, errors, windows, levers if variants else None)
+    write_json(out / "summary.json", document)
+    write_compare_report(out / "report.html", document, result, paired, cases_table, levers if variants else None, panels)
     return result

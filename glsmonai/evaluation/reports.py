@@ -1,29 +1,173 @@
-"""``glsmonai evaluate``: pair predictions with references and write Dice/IoU/HD95 CSV reports."""
+"""``glsmonai evaluate``: pair predictions with references and write Dice/IoU/HD95 CSV reports, a
+``summary.json`` document in nnU-Net's spirit, and a page to look at (:mod:`glsmonai.evaluation.html_report`)."""
 
 from __future__ import annotations
 
+import json
 import logging
+import math
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from glsmonai.data.datalist import datalist_keypoints, load_task
+from glsmonai.data.datalist import datalist_keypoints, load_task, scan_list
 from glsmonai.data.io import read_image, split_ext
 from glsmonai.data.pairs import foreground, pair_predictions, reference_name
-from glsmonai.evaluation.scoring import score_case, summarise_cases
+from glsmonai.evaluation.html_report import CaseFigures, write_evaluate_report
+from glsmonai.evaluation.scoring import COUNTS, known_spacing, score_case, summarise_cases
 from glsmonai.keypoints import get_rule
 from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["evaluate_folder", "write_csv"]
+__all__ = ["AREAS", "compare_summary", "evaluate_folder", "evaluate_summary", "statistics_dict", "write_csv", "write_json"]
+
+#: the mask sizes in mm² (NaN where a file records no pixel size), after :data:`~glsmonai.evaluation.scoring.COUNTS`
+AREAS = ("ref_mm2", "pred_mm2")
 
 
 def write_csv(table: pd.DataFrame, path: str | os.PathLike, index: bool = False) -> Path:
     """Write a CSV atomically (temporary sibling, then rename)."""
     return atomic_write(path, lambda tmp: table.to_csv(tmp, index=index))
+
+
+def _jsonable(value: object) -> object:
+    """``value`` with numpy numbers as Python ones, arrays and tuples as lists, paths as strings, and NaN or
+    infinite floats as ``None`` (JSON has no NaN; ``json.dump`` would write a token other readers refuse)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_jsonable(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    return value
+
+
+def write_json(path: str | os.PathLike, document: Mapping) -> Path:
+    """Write ``document`` as indented JSON atomically; NaN becomes ``null``."""
+    text = json.dumps(_jsonable(document), indent=2, allow_nan=False) + "\n"
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def package_version() -> str:
+    """The installed glsmonai's version (``"unknown"`` when it is not installed)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("glsmonai")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def statistics_dict(statistics: pd.DataFrame) -> dict[str, dict]:
+    """``{metric: {"n", "mean", "std", "median", "min", "max"}}`` of a
+    :func:`~glsmonai.evaluation.scoring.summarise_cases` table (NaN where a statistic is undefined)."""
+    return {str(row.pop("metric")): row for row in statistics.to_dict("records")}
+
+
+def evaluate_summary(
+    cases: Sequence[Mapping], statistics: pd.DataFrame, evaluated: Mapping, failures: Sequence[tuple[str, str]] = ()
+) -> dict:
+    """The ``summary.json`` document of an evaluation.
+
+    Args:
+        cases: one dict per scored case (``image``, ``prediction``, ``reference``, ``spacing_mm`` and the
+            scores of :func:`~glsmonai.evaluation.scoring.score_case` with ``with_counts``, ``kp_errors``
+            as a list).
+        statistics: :func:`~glsmonai.evaluation.scoring.summarise_cases` over the cases.
+        evaluated: what was evaluated (folders, options), kept as given.
+        failures: ``(file, reason)`` of the predictions that could not be scored.
+
+    Returns:
+        ``{"tool", "glsmonai_version", "evaluated", "n_cases", "n_failures", "failures", "mean", "statistics",
+        "cases"}``: ``mean`` is each metric's mean over the cases where it is defined (``statistics`` has
+        its ``n``, ``std``, ``median``, ``min`` and ``max``). NaN values are written as ``null``.
+    """
+    stats = statistics_dict(statistics)
+    return {
+        "tool": "glsmonai evaluate",
+        "glsmonai_version": package_version(),
+        "evaluated": dict(evaluated),
+        "n_cases": len(cases),
+        "n_failures": len(failures),
+        "failures": [{"file": f, "reason": r} for f, r in failures],
+        "mean": {metric: values["mean"] for metric, values in stats.items()},
+        "statistics": stats,
+        "cases": [dict(c) for c in cases],
+    }
+
+
+#: the per-case metric columns a compare ``cases.csv`` may hold, in the order of the summaries
+_CASE_METRICS = ("dice", "iou", "hd95", "key_dice", "key_iou", *COUNTS, *AREAS)
+
+
+def compare_summary(
+    cases: pd.DataFrame,
+    table: pd.DataFrame,
+    paired: pd.DataFrame,
+    evaluated: Mapping,
+    kp_errors: Mapping[str, Sequence[float]] | None = None,
+    kp_windows: Mapping[str, Sequence[Sequence[int]]] | None = None,
+    levers: pd.DataFrame | None = None,
+) -> dict:
+    """The ``summary.json`` document of a ``glsmonai compare`` run.
+
+    Args:
+        cases: ``cases.csv``: ``model, fold, image, group`` and the per-case scores, one row per model and case.
+        table: ``table.csv``, one row per model.
+        paired, levers: ``paired.csv`` and ``levers.csv`` (``None``: no variants).
+        evaluated: what was compared (datalist, models, folds, overrides), kept as given.
+        kp_errors, kp_windows: per model, the keypoint errors of all its cases and each error's ``(h, w)``
+            window (adds the statistics ``kp_error`` and ``kp_missed``).
+
+    Returns:
+        ``{"tool", "glsmonai_version", "evaluated", "n_cases", "n_failures", "failures", "models",
+        "paired", "levers"}``; ``models`` holds, per model, ``n_cases``, ``mean`` and ``statistics`` of each
+        metric (as in :func:`evaluate_summary`), its ``table`` row and its ``cases``.
+    """
+    models = {}
+    for model in dict.fromkeys(cases["model"]):
+        one = cases[cases["model"] == model]
+        metrics = [m for m in _CASE_METRICS if m in one and (m not in AREAS or one[m].notna().any())]
+        errors = np.asarray((kp_errors or {}).get(model, []), np.float64)
+        windows = (kp_windows or {}).get(model)
+        stats = statistics_dict(summarise_cases(one, metrics, errors, np.asarray(windows) if len(errors) and windows is not None
+                                                else None))
+        row = table[table["model"] == model].to_dict("records")
+        models[model] = {"n_cases": len(one), "mean": {m: v["mean"] for m, v in stats.items()}, "statistics": stats,
+                         "table": row[0] if row else {}, "cases": one.drop(columns="model").to_dict("records")}
+    return {
+        "tool": "glsmonai compare",
+        "glsmonai_version": package_version(),
+        "evaluated": dict(evaluated),
+        "n_cases": max((m["n_cases"] for m in models.values()), default=0),
+        "n_failures": 0,  # compare stops at a failed training or prediction
+        "failures": [],
+        "models": models,
+        "paired": paired.to_dict("records"),
+        "levers": levers.to_dict("records") if levers is not None else [],
+    }
+
+
+def _overlay_of(pred_dir: Path, name: str, pred_path: Path) -> Path | None:
+    """``predict``'s overlay of scan ``name``: ``overlays/<name>.png``, or ``overlays/<name>_<format>.png``
+    when two scans shared that stem (see ``glsmonai.inference``); ``None`` when there is none."""
+    folder = pred_dir / "overlays"
+    ext = split_ext(pred_path)[1].lower()
+    formats = [ext, *((".jpg", ".jpeg") if ext == ".png" else ())]  # a JPEG scan's mask is a PNG
+    for candidate in (f"{name}.png", *(f"{name}_{f.lstrip('.').replace('.', '_')}.png" for f in formats)):
+        if (folder / candidate).is_file():
+            return folder / candidate
+    return None
 
 
 def _predicted_keypoints(pred_dir: Path) -> dict[str, np.ndarray]:
@@ -49,6 +193,8 @@ def evaluate_folder(
     dataset_dir: str | os.PathLike | None = None,
     key_rule: str | None = None,
     window: tuple[int, int] | None = None,
+    html: bool = False,
+    error_map: str | os.PathLike | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, str]]]:
     """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``
     (a reference ``<name>`` with another extension is used when none has the same one).
@@ -60,6 +206,15 @@ def evaluate_folder(
     (``image, k, error`` in original pixels) and summary rows ``kp_error`` and, with ``window``,
     ``kp_missed`` (the rate of errors above half the window's smaller side, in the ``mean`` column).
 
+    Also writes ``<csv stem>_summary.json`` (:func:`evaluate_summary`: per case and mean Dice, IoU, HD95,
+    key-region Dice and IoU, TP / FP / FN pixel counts, the reference's and the prediction's size in
+    pixels and, where the reference file records its pixel size, in mm², keypoint errors; what was
+    evaluated and what failed) and, with ``html``, the page ``<csv stem>.html`` with its figures in
+    ``<csv stem>_files/`` (:func:`~glsmonai.evaluation.html_report.write_evaluate_report`; each case's
+    thumbnail is made from ``predict``'s ``overlays/`` picture, else drawn from the masks, on the scan
+    when ``labels_dir`` is a datalist). Names follow the CSV's, so two evaluations written into one
+    folder keep their own.
+
     Args:
         labels_dir: a folder of references, or a datalist JSON whose ``split`` gives the references
             of its images (then ``label_value`` defaults to the datalist task's).
@@ -67,6 +222,8 @@ def evaluate_folder(
         key_rule, window: with both, also Dice and IoU inside the ``window``-sized regions (original
             pixels) centred on the keypoints that the rule finds on each reference (``key_dice``,
             ``key_iou``): where GLS is meant to win.
+        html: also write the page.
+        error_map: an error-frequency map PNG (``glsmonai errormap --out``) shown on the page.
 
     Returns:
         ``(per_case, summary, failures)``; a prediction without reference, or with a reference of
@@ -83,26 +240,39 @@ def evaluate_folder(
     predicted = _predicted_keypoints(Path(pred_dir))
     given = datalist_keypoints(labels_dir, split, dataset_dir) if labels_dir.is_file() and predicted else {}
     given = {split_ext(image)[0]: points for image, points in given.items()}
-    rows, kp_rows, failures = [], [], []
+    page = csv_path.with_name(f"{csv_path.stem}.html")
+    figures = CaseFigures(page) if html else None
+    scans = {split_ext(image)[0]: image for image, _ in scan_list(labels_dir, split, dataset_dir)} \
+        if html and labels_dir.is_file() else {}  # a datalist names the scans: the drawn thumbnails show them
+    rows, kp_rows, failures, cases, links = [], [], [], [], []
     for pred_path, ref_path in pairs:
         name = reference_name(pred_path)
         try:
             if ref_path is None:
                 raise FileNotFoundError(f"no reference {name}.* in {labels_dir} for {pred_path.name}")
             pred, _ = read_image(pred_path)
-            ref_map, _ = read_image(ref_path)
+            ref_map, ref_geometry = read_image(ref_path)
             ref = foreground(ref_map, label_value)
             points = rule(ref_map) if rule is not None else None  # the key-region windows' centres
+            spacing = known_spacing(ref_geometry)
             try:
-                scores = score_case(pred, ref, given.get(name, points), predicted.get(name), window, window_points=points)
+                scores = score_case(pred, ref, given.get(name, points), predicted.get(name), window, window_points=points,
+                                    with_counts=True, spacing=spacing)
             except ValueError as err:
                 raise ValueError(f"{pred_path} vs {ref_path}: {err}") from None
             errors = scores.pop("kp_errors", ())
             kp_rows += [{"image": ref_path.name, "k": k, "error": e} for k, e in enumerate(errors)]
             rows.append({"image": ref_path.name, **scores})
+            cases.append({"image": ref_path.name, "prediction": os.path.abspath(pred_path),
+                          "reference": os.path.abspath(ref_path), "spacing_mm": spacing, **scores,
+                          **({"kp_errors": list(errors)} if len(errors) else {})})
         except (OSError, ValueError) as err:
             logger.error("%s", err)
             failures.append((str(pred_path), str(err)))
+            continue
+        if figures is not None:
+            links.append(_case_figure(figures, len(cases) - 1, Path(pred_dir), name, pred_path, pred, ref,
+                                      scans.get(name), predicted.get(name, points), window))
     table = pd.DataFrame(rows, columns=columns)
     kp_table = pd.DataFrame(kp_rows, columns=["image", "k", "error"])
     if kp_rows:
@@ -110,4 +280,38 @@ def evaluate_folder(
     summary = summarise_cases(table, columns[1:], kp_table["error"].to_numpy(), window)
     write_csv(table, csv_path)
     write_csv(summary, csv_path.with_name(f"{csv_path.stem}_summary.csv"))
+    full = pd.DataFrame(rows, columns=[*columns, *COUNTS, *AREAS])
+    metrics = [*columns[1:], *COUNTS, *(a for a in AREAS if full[a].notna().any())]
+    statistics = summarise_cases(full, metrics, kp_table["error"].to_numpy(), window)
+    summary_json = csv_path.with_name(f"{csv_path.stem}_summary.json")
+    evaluated = {
+        "predictions": os.path.abspath(pred_dir), "labels": os.path.abspath(labels_dir),
+        "split": split if labels_dir.is_file() else None,
+        "dataset_dir": os.path.abspath(dataset_dir) if dataset_dir is not None else None,
+        "label_value": label_value, "key_rule": key_rule, "window": list(window) if window else None,
+        "csv": os.path.abspath(csv_path), "summary_json": os.path.abspath(summary_json),
+    }
+    document = evaluate_summary(cases, statistics, evaluated, failures)
+    write_json(summary_json, document)
+    if html:
+        write_evaluate_report(page, document, statistics, links, error_map)
+        logger.info("report page: %s", page)
     return table, summary, failures
+
+
+def _case_figure(
+    figures: CaseFigures, index: int, pred_dir: Path, name: str, pred_path: Path, pred: np.ndarray, ref: np.ndarray,
+    scan: Path | None, keypoints: np.ndarray | None, window: tuple[int, int] | None,
+) -> dict[str, str] | None:
+    """A case's thumbnail and full-size overlay links: ``predict``'s overlay when it drew one, else drawn here
+    (on the scan when it is known and of the mask's size). A figure that cannot be made is logged and
+    left out; the scores stand."""
+    try:
+        overlay = _overlay_of(pred_dir, name, pred_path)
+        if overlay is not None:
+            return figures.from_overlay(index, overlay)
+        image = read_image(scan)[0] if scan is not None else None
+        return figures.draw(index, pred, ref, image, keypoints, window)
+    except (OSError, ValueError) as err:
+        logger.warning("%s: no thumbnail (%s)", pred_path, err)
+        return None

@@ -1,8 +1,9 @@
 """One scoring path: every case scored by :func:`score_case`, every folder summarised by :func:`summarise_cases`.
 
 ``glsmonai evaluate`` and ``glsmonai compare`` both go through these two: Dice, IoU, the 95 % Hausdorff
-distance, Dice and IoU inside the key-region windows at the reference keypoints, and the errors of the
-predicted keypoints, all in the pixels of the reference.
+distance, Dice and IoU inside the key-region windows at the reference keypoints, the errors of the
+predicted keypoints, all in the pixels of the reference, and, for ``summary.json``, the confusion counts
+and the two masks' sizes (in mm² too where the file records its pixel size).
 """
 
 from __future__ import annotations
@@ -12,13 +13,53 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from glsmonai.data.io import Geometry, split_ext
 from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
 from glsmonai.evaluation.metrics import dice_iou, hd95
 
-__all__ = ["score_case", "summarise_cases"]
+__all__ = ["COUNTS", "known_spacing", "pixel_counts", "score_case", "summarise_cases"]
 
 #: the statistics of each summary row, after ``metric`` and ``n``
 STATISTICS = ("mean", "std", "median", "min", "max")
+#: the pixel counts of :func:`pixel_counts`, in the order of the reports (``ref_mm2``, ``pred_mm2`` follow)
+COUNTS = ("tp", "fp", "fn", "ref_px", "pred_px")
+#: formats whose files record the physical size of a pixel (PNG, JPEG, BMP and TIFF give SimpleITK's 1 x 1)
+_SPACING_FORMATS = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".dcm")
+
+
+def known_spacing(geometry: Geometry) -> tuple[float, float] | None:
+    """``(row, col)`` pixel size in mm of a scan read by :func:`~glsmonai.data.io.read_image`, or ``None``
+    when its format records none (a PNG's 1 x 1 is not a measurement) or the recorded one is not positive."""
+    if split_ext(geometry.path)[1].lower() not in _SPACING_FORMATS:
+        return None
+    col, row = (float(s) for s in geometry.spacing[:2])  # SimpleITK spacing is (x = col, y = row)
+    return (row, col) if row > 0 and col > 0 and np.isfinite([row, col]).all() else None
+
+
+def pixel_counts(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float] | None = None) -> dict:
+    """Confusion counts of two binary masks on the same grid.
+
+    Args:
+        pred, ref: ``(rows, cols)`` masks (foreground ``> 0``).
+        spacing: ``(row, col)`` pixel size in mm, or ``None``.
+
+    Returns:
+        ``{"tp", "fp", "fn", "ref_px", "pred_px"}`` as ints, and ``"ref_mm2"``, ``"pred_mm2"`` (float)
+        when ``spacing`` is given.
+
+    Raises:
+        ValueError: the shapes differ.
+    """
+    pred, ref = np.asarray(pred) > 0, np.asarray(ref) > 0
+    if pred.shape != ref.shape:
+        raise ValueError(f"prediction shape {pred.shape} differs from reference shape {ref.shape}")
+    tp = int(np.count_nonzero(pred & ref))
+    ref_px, pred_px = int(np.count_nonzero(ref)), int(np.count_nonzero(pred))
+    counts: dict = {"tp": tp, "fp": pred_px - tp, "fn": ref_px - tp, "ref_px": ref_px, "pred_px": pred_px}
+    if spacing is not None:
+        area = float(spacing[0]) * float(spacing[1])
+        counts.update(ref_mm2=ref_px * area, pred_mm2=pred_px * area)
+    return counts
 
 
 def score_case(
@@ -29,6 +70,8 @@ def score_case(
     window: tuple[int, int] | None = None,
     with_hd95: bool = True,
     window_points: np.ndarray | None = None,
+    with_counts: bool = False,
+    spacing: Sequence[float] | None = None,
 ) -> dict:
     """Score one predicted mask against its reference.
 
@@ -41,6 +84,11 @@ def score_case(
         window_points: ``(K', 2)`` centres of the key-region windows when they are not ``ref_points``
             (``evaluate`` places them at a rule's keypoints while measuring the errors against a
             datalist's).
+        with_counts: also the pixel counts ``"tp"`` (in both masks), ``"fp"`` (predicted only), ``"fn"``
+            (reference only), ``"ref_px"`` and ``"pred_px"`` (the two masks' sizes), and, with
+            ``spacing``, ``"ref_mm2"`` and ``"pred_mm2"``.
+        spacing: ``(row, col)`` size of a pixel in mm (see :func:`known_spacing`); ``None`` when the
+            file records none.
 
     Returns:
         ``{"dice", "iou"}`` (both NaN when both masks are empty, 0 when one is), ``"hd95"`` with
@@ -56,6 +104,8 @@ def score_case(
     pred, ref = np.asarray(pred) > 0, np.asarray(ref) > 0
     dice, iou = dice_iou(pred, ref)
     scores = {"dice": dice, "iou": iou}
+    if with_counts:
+        scores.update(pixel_counts(pred, ref, spacing))
     if with_hd95:
         scores["hd95"] = hd95(pred, ref)
     centres = ref_points if window_points is None else window_points
