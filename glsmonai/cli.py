@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | paired | errormap | bench | bundle`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | paired | errormap | bench | bundle | export`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -54,7 +54,8 @@ def _predict(args: argparse.Namespace) -> int:
                              fusion=not args.no_fusion, keypoint_band=args.keypoint_band, tta=args.tta,
                              components=args.components, blend=args.blend, min_confidence=args.min_confidence,
                              batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp,
-                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume)
+                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume,
+                             engine=args.engine, exported=args.exported)
     if args.measure:  # the measures of what was just predicted, as `glsmonai measure` gives them
         from pathlib import Path
 
@@ -154,6 +155,18 @@ def _errormap(args: argparse.Namespace) -> int:
             logger.info("key region %d: component %d at (%.2f, %.2f) of its box, heat %.3f", i, spot["component"],
                         spot["u"], spot["v"], spot["heat"])
         print(f"keypoint rule: errormap:{rule_path}")
+    return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+    from glsmonai.export import DEFAULT_EXPORT_DIR, export_model
+
+    out = args.output or DEFAULT_EXPORT_DIR
+    record = export_model(args.model, out, args.format, args.stage, args.device)
+    for fmt, entry in record["files"].items():
+        print(f"{out}/{entry['file']} ({fmt}, {record['stage']}): largest difference from PyTorch "
+              f"{entry['max_abs_diff_all']:.3g}")
+    print(f"{out}/export.json")
     return 0
 
 
@@ -284,6 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="after predicting, measure the masks as `glsmonai measure --task` does (against --labels, or "
                         "the datalist's references) into OUT/measures.csv")
     p.add_argument("--measure-csv", metavar="CSV", help="where --measure writes its table (default OUT/measures.csv)")
+    p.add_argument("--engine", choices=["torch", "torchscript", "onnx"], default="torch",
+                   help="what runs the network: torch (the PyTorch network and the model folder's checkpoint), "
+                        "torchscript (model.ts) or onnx (model.onnx, ONNX Runtime) written by glsmonai export; "
+                        "reading, TTA, assembling and writing are the same (default torch)")
+    p.add_argument("--exported", metavar="PATH",
+                   help="the exported file for --engine torchscript|onnx (default: model.ts / model.onnx in the -m folder)")
     _datalist_options(p)
     p.set_defaults(func=_predict)
 
@@ -384,6 +403,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--label-value", type=int, help="reference label value of the object (default: > 0)")
     p.add_argument("--suggest", type=int, metavar="K", help="propose K key regions as a keypoint rule file")
     p.set_defaults(func=_errormap)
+
+    p = sub.add_parser(
+        "export", help="export a trained GLS model folder to TorchScript (model.ts) and ONNX (model.onnx)",
+        description="Export the whole GLS forward pass (global branch, keypoint decoding, windows, local U-Net, fusion) "
+        "of a trained model folder, built from its recorded settings, with a stage's best checkpoint. Writes model.ts "
+        "and/or model.onnx, export.json (settings, stage, input and output names, versions, and each file's largest "
+        "difference from PyTorch on check scans) and a copy of gls_model.json into OUT, so that "
+        "glsmonai predict -m OUT --engine torchscript|onnx runs the exported file.")
+    p.add_argument("-m", "--model", required=True, help="the trained model folder (a training run's ckpt_dir)")
+    p.add_argument("-o", "--output", help="output folder (default bundles/gls/models under the current folder, the "
+                   "model zoo's place for exported weights)")
+    p.add_argument("--format", nargs="+", choices=["torchscript", "onnx"], default=["torchscript", "onnx"],
+                   help="the formats to write (default torchscript onnx)")
+    p.add_argument("--stage", choices=["stage1", "stage2", "stage3"],
+                   help="export this stage's best checkpoint (default: the latest stage trained)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the TorchScript trace runs, and so where model.ts runs (a trace keeps its device); "
+                        "ONNX is device-free (default cpu)")
+    p.set_defaults(func=_export)
 
     p = sub.add_parser("bench", help="inference, training and predict throughput of GLS against a BasicUNet",
                        description="Measure, in one process: inference images/s of GLS (full forward and global "

@@ -108,6 +108,13 @@ class Predictor:
         amp: run the network in mixed precision (bfloat16 on a CPU with bf16 instructions, float16 on
             CUDA); the assembly and post-processing stay in float32. Default: as the model folder's
             ``predict`` block records (``"amp"``), else off.
+        engine: ``"torch"`` (the network rebuilt from the settings, with a stage's checkpoint) or an
+            exported file run in its place (:class:`~glsmonai.export.ExportedNetwork`): ``"torchscript"``
+            (``model.ts``) or ``"onnx"`` (``model.onnx``, ONNX Runtime). Reading, TTA, assembling and
+            writing are the same for every engine; exported files run in float32 and carry their stage and
+            keypoint band.
+        exported: the exported file for ``engine``; default ``model.ts`` / ``model.onnx`` in ``model_dir``
+            (``glsmonai export -o DIR`` makes ``DIR`` such a folder).
 
     ``tta``, ``components``, ``blend`` and ``min_confidence`` left at ``None`` take the values the model
     folder records (the bundle's ``predict`` block; the CPU preset records the measured winner), else
@@ -132,6 +139,8 @@ class Predictor:
         blend: float | None = None,
         min_confidence: float | None = None,
         amp: bool | None = None,
+        engine: str = "torch",
+        exported: str | os.PathLike | None = None,
     ):
         model_dir = Path(model_dir)
         self.info = read_model_info(model_dir)
@@ -157,11 +166,16 @@ class Predictor:
         self.postprocess = MaskPostprocessing(int(components)) if components else None
         # a left-right flip swaps these keypoint pairs (e.g. the two iris roots); old folders: none recorded
         self.flip_swap = [tuple(pair) for pair in self.info.get("flip_swap") or ()]
-        self.network = network_from_args(self.info["network"])
+        if engine == "torch":
+            self.network = network_from_args(self.info["network"])
+        else:  # an exported file behind the network's contract; it knows its stage
+            from glsmonai.export import open_exported
+
+            self.network = open_exported(model_dir, engine, exported, self.device, self.info, stage)
         self.original = getattr(self.network, "crop_space", "working") == "original"
         if keypoint_band is not None and hasattr(self.network, "keypoint_band"):
             self.network.keypoint_band = int(keypoint_band)
-        self.stage = load_trained(self.network, model_dir, stage)
+        self.stage = load_trained(self.network, model_dir, stage) if engine == "torch" else self.network.stage
         if self.network.num_keypoints:  # keypoints (and so the local branch) are always reported
             self.network.output = later_output(self.stage.output, GLSKeys.LOCAL.value)
         self.network.to(self.device).eval()
@@ -173,7 +187,8 @@ class Predictor:
             crop_window=self.info.get("crop_window"),
             crop_window_mm=self.info.get("crop_window_mm"),
         )
-        logger.info("model %s (%s, working size %s)", model_dir, self.stage.name, self.info["image_size"])
+        logger.info("model %s (%s, working size %s%s)", model_dir, self.stage.name, self.info["image_size"],
+                    "" if engine == "torch" else f", {engine}: {self.network.path}")
 
     @property
     def preparer(self) -> ScanPreparer:
@@ -508,6 +523,8 @@ def run_inference(
     num_parts: int = 1,
     part_id: int = 0,
     resume: bool = False,
+    engine: str = "torch",
+    exported: str | os.PathLike | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or
     every image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -528,6 +545,9 @@ def run_inference(
     whose outputs are complete (their rows are in ``keypoints.csv``, written after their mask and
     overlay; for models without keypoints, the mask and overlay exist) are skipped.
 
+    ``engine`` and ``exported`` choose what runs the network (see :class:`Predictor`): the PyTorch
+    network, or the TorchScript / ONNX file that ``glsmonai export`` wrote.
+
     Returns:
         ``(file, reason)`` for every file that failed.
 
@@ -547,7 +567,8 @@ def run_inference(
         raise FileNotFoundError(f"{input_dir}: no image files ({', '.join(PREDICT_EXTENSIONS)}) to predict")
     scans = scans[part_id::num_parts]
     predictor = Predictor(ckpt_dir, device, fusion=fusion, keypoint_band=keypoint_band, tta=tta, components=components,
-                          stage=stage, blend=blend, min_confidence=min_confidence, amp=amp)
+                          stage=stage, blend=blend, min_confidence=min_confidence, amp=amp, engine=engine,
+                          exported=exported)
     output_dir.mkdir(parents=True, exist_ok=True)
     references = list_images(labels_dir) if labels_dir else []
     table = KeypointTable(output_dir / "keypoints.csv")

@@ -2,7 +2,9 @@
 
 MONAI's ``SpatialCrop(roi_center, roi_size)`` shrinks and shifts a window that crosses the border.
 The local branch needs every crop exactly ``size`` and centred on its keypoint, batched over many
-keypoints and differentiable for the paste, so these two functions pad by half a window and slice.
+keypoints and differentiable for the paste, so these two functions pad by half a window and gather
+the pixels by index, with no loop over the windows and no index read back into Python: they trace for
+TorchScript and ONNX (:mod:`glsmonai.export`).
 
 Convention: the window of a keypoint ``p`` covers ``[p - size // 2, p - size // 2 + size)`` along each
 axis, so ``p`` is at index ``size // 2`` of the crop. Pixels outside the image are zero.
@@ -24,6 +26,7 @@ and falls to 0 at its border, so a window prediction can be blended into the glo
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -36,14 +39,30 @@ __all__ = [
 
 
 def _int_points(points: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
-    """Round points to pixels and clamp them into the image."""
-    pts = torch.round(torch.as_tensor(points, dtype=torch.float32)).long()
-    upper = torch.as_tensor([s - 1 for s in spatial], device=pts.device)
-    return torch.minimum(torch.clamp(pts, min=0), upper)
+    """Round ``(B, K, D)`` points to pixels and clamp them into the image (one clamp per axis, so that
+    the image size stays a traced size, not a constant, when the function is traced)."""
+    pts = points.float() if isinstance(points, torch.Tensor) else torch.as_tensor(points, dtype=torch.float32)
+    pts = torch.round(pts).long()
+    return torch.stack([pts[..., d].clamp(0, size - 1) for d, size in enumerate(spatial)], dim=-1)
+
+
+def _flat_index(starts: torch.Tensor, extent: Sequence[int], strides: Sequence[int]) -> torch.Tensor:
+    """Flat indices of the boxes that start at ``starts`` ``(N, D)`` and span ``extent`` (D ints), in a
+    grid of the given ``strides``: ``(N, prod(extent))``, row-major over the box."""
+    index = torch.zeros(starts.shape[0], *[1] * len(extent), dtype=torch.long, device=starts.device)
+    for d, (n, stride) in enumerate(zip(extent, strides)):
+        shape = [1] * len(extent)
+        shape[d] = n
+        steps = torch.arange(n, device=starts.device).reshape(1, *shape)
+        index = index + (starts[:, d].reshape(-1, *[1] * len(extent)) + steps) * stride
+    return index.reshape(starts.shape[0], -1)
 
 
 def crop_at_points(image: torch.Tensor, points: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     """Cut one fixed-size window per keypoint.
+
+    The windows are gathered from the zero-padded image by index (no loop over images or keypoints,
+    no index read back into Python), so the crop traces for TorchScript and ONNX.
 
     Args:
         image: ``(B, C, *S)`` with ``S`` of length D.
@@ -56,21 +75,25 @@ def crop_at_points(image: torch.Tensor, points: torch.Tensor, size: Sequence[int
     spatial = image.shape[2:]
     if len(size) != len(spatial) or points.shape[-1] != len(spatial):
         raise ValueError(f"crop size {tuple(size)} and points {tuple(points.shape)} do not match image {tuple(image.shape)}")
-    pts = _int_points(points.to(image.device), spatial)
+    size = [int(s) for s in size]
+    b, c = image.shape[:2]
+    k = points.shape[1]
+    pts = _int_points(points.to(image.device), spatial)  # (B, K, D)
     pads: list[int] = []
     for s in reversed(size):
         pads.extend([s // 2, s - s // 2])
-    padded = F.pad(image, pads)
-    crops = []
-    for b in range(pts.shape[0]):
-        for k in range(pts.shape[1]):
-            window = tuple(slice(int(p), int(p) + s) for p, s in zip(pts[b, k], size))
-            crops.append(padded[(b, slice(None), *window)])
-    return torch.stack(crops)
+    padded = F.pad(image, pads)  # a keypoint p starts its window at p in the padded frame
+    strides = [math.prod(padded.shape[2 + d + 1:]) for d in range(len(size))]
+    index = _flat_index(pts.reshape(b * k, -1), size, strides).reshape(b, 1, k * math.prod(size))
+    crops = padded.reshape(b, c, -1).gather(2, index.expand(b, c, index.shape[2]))  # (B, C, K * prod(size))
+    return crops.reshape(b, c, k, *size).transpose(1, 2).reshape(b * k, c, *size)
 
 
 def paste_at_points(patches: torch.Tensor, points: torch.Tensor, spatial: Sequence[int]) -> torch.Tensor:
     """Paste windows back at their keypoints on an empty canvas; overlaps keep the maximum.
+
+    Each canvas pixel reads its value from every window by index (0 outside a window) and keeps the
+    largest, so no loop over the windows and no index read back into Python: the paste traces.
 
     Args:
         patches: ``(B * K, C, *size)`` as returned by :func:`crop_at_points`.
@@ -82,23 +105,24 @@ def paste_at_points(patches: torch.Tensor, points: torch.Tensor, spatial: Sequen
     """
     n_img, n_pts = points.shape[:2]
     size = patches.shape[2:]
+    c = patches.shape[1]
     if patches.shape[0] != n_img * n_pts:
         raise ValueError(f"{patches.shape[0]} patches for {n_img} x {n_pts} keypoints")
-    pts = _int_points(points.to(patches.device), spatial)
-    canvases = []
-    for i in range(n_img * n_pts):
-        p = pts[i // n_pts, i % n_pts]
-        pads: list[int] = []
-        # canvas of the padded frame, then cut back to S
-        for d in reversed(range(len(spatial))):
-            before = int(p[d])  # window start in padded coordinates
-            after = spatial[d] + size[d] - before - size[d]
-            pads.extend([before, after])
-        canvas = F.pad(patches[i], pads)
-        window = tuple(slice(s // 2, s // 2 + full) for s, full in zip(size, spatial))
-        canvases.append(canvas[(slice(None), *window)])
-    stacked = torch.stack(canvases).reshape(n_img, n_pts, patches.shape[1], *spatial)
-    return stacked.amax(dim=1)
+    pts = _int_points(points.to(patches.device), spatial).reshape(n_img * n_pts, -1)  # (N, D)
+    # canvas pixel x lies in the window of keypoint p at patch index x - p + size // 2
+    index = torch.zeros(n_img * n_pts, *[1] * len(spatial), dtype=torch.long, device=patches.device)
+    inside = torch.ones(n_img * n_pts, *[1] * len(spatial), dtype=torch.bool, device=patches.device)
+    for d, (full, n) in enumerate(zip(spatial, size)):
+        shape = [1] * len(spatial)
+        shape[d] = full
+        start = pts[:, d].reshape(-1, *[1] * len(spatial)) - n // 2  # the window's first canvas pixel
+        at = torch.arange(full, device=patches.device).reshape(1, *shape) - start
+        inside = inside & (at >= 0) & (at < n)
+        index = index + at.clamp(0, n - 1) * math.prod(size[d + 1:])
+    values = patches.reshape(n_img * n_pts, c, -1).gather(2, index.reshape(n_img * n_pts, 1, -1).expand(-1, c, -1))
+    values = values.reshape(n_img * n_pts, c, *index.shape[1:])
+    canvases = torch.where(inside[:, None], values, torch.zeros_like(values))
+    return canvases.reshape(n_img, n_pts, c, *spatial).amax(dim=1)
 
 
 def window_offsets(window: torch.Tensor, size: Sequence[int]) -> list[torch.Tensor]:

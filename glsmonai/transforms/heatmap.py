@@ -9,9 +9,15 @@ MONAI has no heatmap decoding, so the three steps are written here:
 * :func:`boundary_band`: the pixels near a predicted mask's boundary, where the keypoints of the GLS
   tasks lie (iris roots, LV apex and mitral annulus), to keep a heatmap's arg-max from jumping to
   another structure.
+
+Everything here is written with tensor operations only (no loop over the images, no value read back
+into Python, no in-place update), so the whole GLS forward traces for TorchScript and ONNX
+(:mod:`glsmonai.export`) and the keypoints follow each input.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
@@ -35,14 +41,20 @@ def heatmap_argmax(heatmaps: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     scores, index = flat.max(dim=-1)
     coords = []
     for size in reversed(spatial):
-        coords.append(index % size)
-        index = torch.div(index, size, rounding_mode="floor")
+        # index - (index // size) * size rather than index % size: the ONNX exporter has no remainder by a
+        # dynamic size
+        quotient = torch.div(index, size, rounding_mode="floor")
+        coords.append(index - quotient * size)
+        index = quotient
     points = torch.stack(list(reversed(coords)), dim=-1)
     return points, scores
 
 
 def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6, log_input: bool = False) -> torch.Tensor:
     """Sub-pixel peaks: per axis, the vertex of the parabola through ``log h`` at ``p - 1, p, p + 1``.
+
+    Written with tensor operations only (no in-place update, no value read back into Python), so the
+    function traces for TorchScript and ONNX with any batch size.
 
     Args:
         heatmaps: ``(B, K, *S)`` positive heatmaps (probabilities), or their logarithms with ``log_input``.
@@ -56,19 +68,20 @@ def refine_peaks(heatmaps: torch.Tensor, points: torch.Tensor, eps: float = 1e-6
     spatial = heatmaps.shape[2:]
     logs = (heatmaps if log_input else torch.log(heatmaps.clamp_min(eps))).reshape(b * k, -1)
     pts = points.reshape(b * k, len(spatial)).long()
-    strides = [int(torch.tensor(spatial[d + 1:]).prod()) for d in range(len(spatial))]
+    strides = [math.prod(spatial[d + 1:]) for d in range(len(spatial))]
     index = sum(pts[:, d] * strides[d] for d in range(len(spatial)))
     centre = logs.gather(1, index[:, None])[:, 0]
-    refined = pts.to(heatmaps.dtype).clone()
+    axes = []
     for d, (size, stride) in enumerate(zip(spatial, strides)):
         inside = (pts[:, d] > 0) & (pts[:, d] < size - 1)
-        lower = logs.gather(1, (index - stride * inside)[:, None])[:, 0]
-        upper = logs.gather(1, (index + stride * inside)[:, None])[:, 0]
+        step = inside.long() * stride  # explicit: a traced stride times a bool tensor would stay bool
+        lower = logs.gather(1, (index - step)[:, None])[:, 0]
+        upper = logs.gather(1, (index + step)[:, None])[:, 0]
         curvature = lower - 2 * centre + upper
         ok = inside & (curvature < -1e-12)
         shift = torch.where(ok, 0.5 * (lower - upper) / torch.where(ok, curvature, -torch.ones_like(curvature)), 0.0)
-        refined[:, d] += shift.clamp(-0.5, 0.5)
-    return refined.reshape(b, k, len(spatial))
+        axes.append(pts[:, d].to(heatmaps.dtype) + shift.clamp(-0.5, 0.5))
+    return torch.stack(axes, dim=-1).reshape(b, k, len(spatial))
 
 
 def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
@@ -89,19 +102,42 @@ def boundary_band(mask: torch.Tensor, width: int) -> torch.Tensor:
 
 
 def _separate(logs: torch.Tensor, separation: float) -> torch.Tensor:
-    """Suppress, channel by channel from the strongest peak down, every pixel closer than
-    ``separation`` to a peak already taken, so no two keypoints share one spot (2D)."""
-    b, k = logs.shape[:2]
+    """Keep the keypoints of one image at least ``separation`` pixels apart (2D).
+
+    Channel by channel, from the channel with the strongest peak down (ties: the lower channel first),
+    every pixel closer than ``separation`` to a peak already taken is suppressed (set to ``-inf``)
+    before the channel's own peak is taken. Written for tracing: all images at once, ``K`` steps (the
+    channel count is fixed by the network), each step selecting the channel of that rank with a mask
+    instead of sorting the channels and looping in Python.
+
+    Args:
+        logs: ``(B, K, H, W)`` log-probabilities (``-inf`` outside the allowed pixels).
+        separation: least distance in pixels.
+
+    Returns:
+        ``(B, K, H, W)``, ``logs`` with the suppressed pixels set to ``-inf``.
+    """
+    k = logs.shape[1]
     rows = torch.arange(logs.shape[2], device=logs.device, dtype=logs.dtype)[:, None]
     cols = torch.arange(logs.shape[3], device=logs.device, dtype=logs.dtype)[None, :]
-    out = logs.clone()
-    for i in range(b):
-        taken = torch.zeros(logs.shape[2:], dtype=torch.bool, device=logs.device)
-        for ch in torch.argsort(logs[i].flatten(1).amax(dim=1), descending=True).tolist():
-            out[i, ch] = torch.where(taken, torch.full_like(out[i, ch], -torch.inf), out[i, ch])
-            peak, _ = heatmap_argmax(out[i : i + 1, ch : ch + 1])
-            r, c = peak[0, 0].tolist()
-            taken |= (rows - r) ** 2 + (cols - c) ** 2 < separation**2
+    # rank of each channel by its peak, strongest first, ties by channel index (a stable descending sort)
+    peaks = logs.flatten(2).amax(dim=2)  # (B, K)
+    channel = torch.arange(k, device=logs.device)
+    before = (peaks[:, None, :] > peaks[:, :, None]) | (
+        (peaks[:, None, :] == peaks[:, :, None]) & (channel[None, :] < channel[:, None])
+    )  # (B, K, K): channel j (last axis) comes before channel i (middle axis)
+    rank = before.sum(dim=2)  # (B, K), a permutation of 0 .. K - 1 per image
+    out = logs
+    taken = torch.zeros_like(logs[:, 0], dtype=torch.bool)  # (B, H, W)
+    suppressed = torch.full_like(logs, -torch.inf)
+    for step in range(k):
+        current = (rank == step)[:, :, None, None]  # (B, K, 1, 1): the channel handled at this step
+        out = torch.where(current & taken[:, None], suppressed, out)
+        # the current channel's map: the other channels masked to -inf, so the maximum over channels is it
+        peak, _ = heatmap_argmax(torch.where(current, out, suppressed).amax(dim=1, keepdim=True))
+        r, c = peak[:, 0, 0].to(logs.dtype), peak[:, 0, 1].to(logs.dtype)  # (B,)
+        near = (rows[None] - r[:, None, None]) ** 2 + (cols[None] - c[:, None, None]) ** 2 < separation**2
+        taken = taken | near
     return out
 
 

@@ -139,3 +139,18 @@ def test_blend_zero_is_the_hard_paste():
     box = paste_windows(torch.zeros(1, 20, 20), torch.ones(1, 1, 4, 4), torch.tensor([[10.0, 10.0]]),
                         torch.tensor([8.0, 8.0]))
     assert box[0, 6:14, 6:14].eq(1).all() and box.sum() == 64
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape checks, fixed on purpose
+def test_crop_and_paste_trace_with_positions_that_follow_the_points():
+    """Traced on one set of keypoints, crop and paste cut and place the windows of others (nothing frozen)."""
+    def crop_paste(image, points):
+        crops = crop_at_points(image, points, (5, 6))
+        return crops, paste_at_points(crops, points, image.shape[2:])
+
+    gen = torch.Generator().manual_seed(0)
+    traced = torch.jit.trace(crop_paste, (torch.rand(2, 1, 20, 24, generator=gen), torch.rand(2, 3, 2, generator=gen) * 20),
+                             check_trace=False)
+    image, points = torch.rand(3, 1, 20, 24, generator=gen), torch.rand(3, 3, 2, generator=gen) * 26 - 3
+    for got, want in zip(traced(image, points), crop_paste(image, points)):
+        assert torch.equal(got, want)

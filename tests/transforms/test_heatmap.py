@@ -108,3 +108,42 @@ def test_decode_keypoints_keeps_two_channels_off_one_spot():
     apart = decode_keypoints(logits, separation=10.0)["points"][0]
     assert torch.allclose(apart[0], torch.tensor([20.0, 10.0]), atol=0.1)
     assert torch.allclose(apart[1], torch.tensor([22.0, 70.0]), atol=0.1)
+
+
+def _separate_by_loop(logs: torch.Tensor, separation: float) -> torch.Tensor:
+    """What ``_separate`` computes, written as the plain loop it replaces: image by image, channels from the
+    strongest peak down (ties: lower channel first), each channel's pixels near a peak already taken set to -inf."""
+    out = logs.clone()
+    rows, cols = np.mgrid[: logs.shape[2], : logs.shape[3]]
+    for i in range(logs.shape[0]):
+        taken = np.zeros(logs.shape[2:], dtype=bool)
+        peaks = logs[i].flatten(1).amax(dim=1).numpy()
+        for ch in sorted(range(logs.shape[1]), key=lambda c: (-peaks[c], c)):
+            out[i, ch][torch.from_numpy(taken)] = -torch.inf
+            r, c = np.unravel_index(int(out[i, ch].flatten().argmax()), logs.shape[2:])
+            taken |= (rows - r) ** 2 + (cols - c) ** 2 < separation**2
+    return out
+
+
+def test_separation_equals_the_channel_by_channel_loop_with_ties():
+    from glsmonai.transforms.heatmap import _separate
+
+    gen = torch.Generator().manual_seed(0)
+    for trial in range(40):
+        # integer levels: many ties between pixels and between channel peaks
+        logs = -torch.randint(0, 4, (3, 4, 12, 15), generator=gen).float()
+        if trial % 2:
+            logs[:, 2] = logs[:, 0]  # two identical channels
+        assert torch.equal(_separate(logs, 3.5), _separate_by_loop(logs, 3.5))
+
+
+@pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # shape checks, fixed on purpose
+def test_decoding_traces_with_positions_that_follow_the_input():
+    """Traced on one batch, the decoding finds the peaks of another batch of another size (nothing frozen)."""
+    gen = torch.Generator().manual_seed(1)
+    mask = (torch.rand(2, 1, 20, 24, generator=gen) > 0.5).float()
+    decode = lambda logits, m: tuple(decode_keypoints(logits, m, band=2, separation=4.0).values())  # noqa: E731
+    traced = torch.jit.trace(decode, (torch.randn(2, 3, 20, 24, generator=gen) * 4, mask), check_trace=False)
+    logits, other = torch.randn(3, 3, 20, 24, generator=gen) * 4, (torch.rand(3, 1, 20, 24, generator=gen) > 0.5).float()
+    for got, want in zip(traced(logits, other), decode(logits, other)):
+        assert torch.equal(got, want)
