@@ -19,12 +19,13 @@ DEMO_CONFIG := "['bundles/gls/configs/train.json','bundles/gls/configs/cpu.json'
 
 install: $(STAMP)
 
-$(STAMP): setup.cfg pyproject.toml
+$(STAMP): setup.cfg pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# the pinned CPU wheel; a looser pin pulls several GB of CUDA build
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[test]"
+	# the versions this release was tested with (constraints.txt)
+	$(PY) -m pip install --quiet -e ".[test]" -c constraints.txt
 	touch $(STAMP)
 
 test: install

@@ -635,7 +635,8 @@ def _predict_section(result: dict) -> list[str]:
              "`glsmonai predict` in a subprocess, one run per N (overlays written), on copies of a few iris phantoms. "
              "The model folder holds untrained, seeded random weights: speed does not depend on the weights. "
              "`network_seconds`: the network alone on the same N scans (prepared beforehand, untimed). "
-             "Peak resident memory (`VmHWM` of /proc/self/status; `ru_maxrss` would carry the bench's own peak across exec) of the predict process and of its largest child process "
+             "Peak resident memory (`VmHWM` of /proc/self/status; `ru_maxrss` would carry the bench's own peak "
+             "across exec) of the predict process and of its largest child process "
              "(a DataLoader worker; 0 without workers).", "",
              markdown_table(rows, ["scans", "scan_size", "batch_size", "tta", "seconds", "seconds_per_scan",
                                    "network_seconds", "end_to_end_over_network", "peak_rss_main_mib",

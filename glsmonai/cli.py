@@ -1,4 +1,5 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | paired | errormap | bench | bundle | export`` (training runs through the MONAI bundle)."""
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | paired | errormap | bench |
+bundle | export`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -359,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
     p.add_argument("--preset", nargs="+", default=[], metavar="NAME",
-                   help="bundle overlays bundles/gls/configs/NAME.json for every model, before its own (e.g. cpu: the CPU preset)")
+                   help="bundle overlays bundles/gls/configs/NAME.json for every model, before its own "
+                   "(e.g. cpu: the CPU preset)")
     p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures (fold 0's first)")
     p.add_argument("--folds", type=int, default=5, metavar="K",
                    help="K >= 2: group K-fold cross-validation over all labelled cases, each case tested once, all cases "
@@ -464,7 +466,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         return args.func(args)
     except (FileNotFoundError, FileExistsError, ValueError) as err:

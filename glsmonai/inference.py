@@ -12,9 +12,9 @@ import fcntl
 import logging
 import os
 from collections import deque
-from contextlib import contextmanager
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 

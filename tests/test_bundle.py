@@ -73,7 +73,8 @@ def test_amp_trains_in_bfloat16_on_a_cpu(tiny_iris, tmp_path):
     # MONAI's engines autocast on CUDA only; the bundle's inferer does it on a CPU with bf16 instructions
     from glsmonai.engines import cpu_bf16_supported
 
-    proc = bundle("stage1", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), "--amp", "true", *TINY)
+    proc = bundle("stage1", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), "--amp", "true",
+                  *TINY)
     check(proc)
     said = "runs in bfloat16" if cpu_bf16_supported() else "no bfloat16 instructions"
     assert said in proc.stdout + proc.stderr
@@ -94,7 +95,8 @@ def test_training_refuses_a_bad_datalist_in_one_message_without_a_traceback(tiny
 
 
 def test_evaluate_overlay_scores_like_the_evaluate_command(trained, tiny_iris, tmp_path):
-    proc = bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), *TINY)
+    proc = bundle("evaluating", ["train.json", "evaluate.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained),
+                  *TINY)
     check(proc)
     bundle_table = pd.read_csv(trained / "eval" / "metrics.csv")
     datalist = str(tiny_iris / "datalist.json")
@@ -155,15 +157,19 @@ def test_predict_keeps_geometry_goes_past_bad_files_and_exits_1(trained, tmp_pat
     err = capsys.readouterr().err
     assert "broken.nii.gz" in err and "volume.nii.gz" in err and "2 file(s) failed" in err
     seg = sitk.ReadImage(str(tmp_path / "out" / "good_seg.nii.gz"))
-    assert seg.GetSize() == (70, 50) and seg.GetSpacing() == pytest.approx((0.3, 0.7)) and seg.GetOrigin() == pytest.approx((5.0, 6.0))
+    assert seg.GetSize() == (70, 50)
+    assert seg.GetSpacing() == pytest.approx((0.3, 0.7)) and seg.GetOrigin() == pytest.approx((5.0, 6.0))
     assert sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "out" / "other_seg.png"))).shape == (40, 30)
     assert {p.name: p.read_bytes() for p in src.iterdir()} == before, "inputs changed"
     assert cli_main(["predict", "-i", str(src), "-o", str(src), "-m", str(trained / "models")]) == 2
 
 
 def test_evaluate_cli(trained, tiny_iris, tmp_path, capsys):
-    assert cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(tmp_path / "p"), "-m", str(trained / "models"), "--no-overlays"]) == 0
-    assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", str(tiny_iris / "labels"), "--csv", str(tmp_path / "r.csv")]) == 0
+    predicted = tmp_path / "p"
+    assert cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(predicted), "-m", str(trained / "models"),
+                     "--no-overlays"]) == 0
+    assert cli_main(["evaluate", "--pred", str(predicted), "--labels", str(tiny_iris / "labels"), "--csv",
+                     str(tmp_path / "r.csv")]) == 0
     table = pd.read_csv(tmp_path / "r.csv")
     assert list(table.columns) == ["image", "dice", "iou", "hd95"] and len(table) == 10
     assert table["dice"].between(0, 1).all()
@@ -206,9 +212,11 @@ def test_echo_phantoms_train_with_three_keypoints_from_the_task_block(tmp_path):
 
 def test_predict_and_evaluate_a_datalist_split(trained, tiny_iris, tmp_path):
     datalist = str(tiny_iris / "datalist.json")
-    assert cli_main(["predict", "-i", datalist, "--split", "testing", "-o", str(tmp_path / "p"), "-m", str(trained / "models")]) == 0
+    assert cli_main(["predict", "-i", datalist, "--split", "testing", "-o", str(tmp_path / "p"), "-m",
+                     str(trained / "models")]) == 0
     assert len(list((tmp_path / "p").glob("*_seg.nii.gz"))) == 2 and len(list((tmp_path / "p" / "overlays").glob("*.png"))) == 2
-    assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", datalist, "--split", "testing", "--csv", str(tmp_path / "r.csv")]) == 0
+    assert cli_main(["evaluate", "--pred", str(tmp_path / "p"), "--labels", datalist, "--split", "testing", "--csv",
+                     str(tmp_path / "r.csv")]) == 0
     assert len(pd.read_csv(tmp_path / "r.csv")) == 2
 
 

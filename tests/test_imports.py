@@ -97,7 +97,7 @@ def import_graph(root: Path, package: str) -> dict[str, set[str]]:
         enclosing = set(ancestors(name)) | {name}
         edges = graph[name]
 
-        def runs(target: str) -> None:
+        def runs(target: str, enclosing: set[str] = enclosing, edges: set[str] = edges) -> None:
             """``name`` imports ``target``: that runs target and the packages above it."""
             for module in [*ancestors(target), target]:
                 if module in modules and module not in enclosing:

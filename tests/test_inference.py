@@ -19,7 +19,6 @@ from glsmonai.inference import Predictor, run_inference
 from glsmonai.transforms import WorkingGrid
 
 
-
 def predict_array(predictor: Predictor, raw: np.ndarray):
     """``predictor.predict`` on an array instead of a file (the reader is patched for the call)."""
     with mock.patch.object(inference, "read_image", lambda path: (raw, None)):

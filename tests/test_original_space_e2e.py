@@ -11,7 +11,6 @@ import pytest
 from glsmonai.cli import main as cli_main
 from glsmonai.data.io import read_image
 from glsmonai.data.synth import write_phantom_dataset
-
 from tests.test_bundle import TINY, bundle, check
 
 

@@ -228,7 +228,8 @@ def folder_datalist(
         if stem not in label_files:
             logger.warning("%s has no label in %s: skipped", image, labels)
             continue
-        entry = {"image": _relative(image.resolve(), base.resolve()), "label": _relative(label_files[stem].resolve(), base.resolve())}
+        entry = {"image": _relative(image.resolve(), base.resolve()),
+                 "label": _relative(label_files[stem].resolve(), base.resolve())}
         if image.name in points:
             entry["keypoints"] = points[image.name]
         entry["group"] = _file_group(image, pattern, csv_groups, keypoints_csv)
@@ -245,7 +246,8 @@ def folder_datalist(
     if len(counts) > 1:
         raise ValueError(f"{keypoints_csv}: images have different keypoint counts {sorted(counts)}")
     num = counts.pop() if counts else (rule_keypoint_count(keypoint_rule) if keypoint_rule else None)
-    task = {k: v for k, v in {"num_keypoints": num, "keypoint_rule": keypoint_rule, "label_value": label_value}.items() if v is not None}
+    task = {"num_keypoints": num, "keypoint_rule": keypoint_rule, "label_value": label_value}
+    task = {k: v for k, v in task.items() if v is not None}
     path = write_datalist(out, {"name": f"{images} with {labels}", "dataset_dir": str(base), "task": task, **lists})
     logger.info("%s (dataset_dir %s): %s", path, base, {k: len(v) for k, v in lists.items()})
     return path

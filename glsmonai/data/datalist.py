@@ -96,7 +96,8 @@ def load_datalist(
     content = read_datalist(datalist)
     entries = content.get(split) if isinstance(content, dict) else None
     if not entries:
-        raise ValueError(f"{datalist}: no entries under {split!r} (keys present: {list(content) if isinstance(content, dict) else type(content).__name__})")
+        present = list(content) if isinstance(content, dict) else type(content).__name__
+        raise ValueError(f"{datalist}: no entries under {split!r} (keys present: {present})")
     out, problems, missing_only = [], [], True
     for i, entry in enumerate(entries):
         if not isinstance(entry, dict) or "image" not in entry:

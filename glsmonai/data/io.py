@@ -20,10 +20,12 @@ import SimpleITK as sitk
 
 from glsmonai.utils import atomic_write
 
-__all__ = ["IMAGE_EXTENSIONS", "Geometry", "read_image", "write_mask", "split_ext", "list_images", "mask_extension", "write_image", "find_partner"]
+__all__ = ["IMAGE_EXTENSIONS", "Geometry", "read_image", "write_mask", "split_ext", "list_images", "mask_extension",
+           "write_image", "find_partner"]
 
 #: file endings read as images, longest first so ``.nii.gz`` wins over ``.gz``
-IMAGE_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".dcm")
+IMAGE_EXTENSIONS: tuple[str, ...] = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd", ".png", ".jpg", ".jpeg", ".bmp", ".tif",
+                                     ".tiff", ".dcm")
 
 
 def split_ext(path: str | os.PathLike) -> tuple[str, str]:

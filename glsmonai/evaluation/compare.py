@@ -72,8 +72,9 @@ PAIRED_METRICS = ("dice", "key_dice", "hd95")
 #: themselves are predicted with every option off (PLAIN_OPTIONS), whatever their folder records, and
 #: ``recorded`` predicts as the model folder says (e.g. the CPU preset's options).
 VARIANTS: dict[str, dict] = {
-    "stage1": {"stage": "stage1"},
-    "recorded": {"tta": None, "components": None, "blend": None, "min_confidence": None},  # a GLS model's global branch alone: the GS baseline, without training it again
+    "stage1": {"stage": "stage1"},  # a GLS model's global branch alone: the GS baseline, without training it again
+    # the options the model folder records (e.g. the CPU preset's)
+    "recorded": {"tta": None, "components": None, "blend": None, "min_confidence": None},
     "tta": {"tta": True},
     "components": {"components": "task"},
     "tta+components": {"tta": True, "components": "task"},
@@ -301,7 +302,8 @@ def _paired_markdown(paired: pd.DataFrame, n_boot: int, seed: int, level: float)
     digits = {"hd95": 2}
     for r in paired.itertuples(index=False):
         d = digits.get(r.metric, 4)
-        lines.append(f"| {r.model} | {r.reference} | {r.metric} | {r.mean:+.{d}f} | [{r.lo:+.{d}f}, {r.hi:+.{d}f}] | {r.n} | {r.n_groups} |")
+        interval = f"[{r.lo:+.{d}f}, {r.hi:+.{d}f}]"
+        lines.append(f"| {r.model} | {r.reference} | {r.metric} | {r.mean:+.{d}f} | {interval} | {r.n} | {r.n_groups} |")
     return "\n".join(lines) + "\n"
 
 

@@ -154,8 +154,9 @@ def decode_keypoints(
     mask is empty keeps its unconstrained peaks. With ``separation > 0`` the keypoints are also kept
     apart (:func:`_separate`): when two channels peak at one spot (a left-root channel and a
     right-root channel both answering the left root), the weaker one takes its best peak elsewhere.
-    ``confidence`` is the constrained peak's probability over the unconstrained one: 1 when the strongest response already lies on the structure's
-    boundary, small when the keypoint decoder preferred a place that the segmentation does not support.
+    ``confidence`` is the constrained peak's probability over the unconstrained one: 1 when the strongest
+    response already lies on the structure's boundary, small when the keypoint decoder preferred a place
+    that the segmentation does not support.
 
     Args:
         logits: ``(B, K, *S)`` heatmap logits.

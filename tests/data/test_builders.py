@@ -12,7 +12,6 @@ import SimpleITK as sitk
 from glsmonai.cli import main as cli_main
 from glsmonai.data.builders import camus_datalist, split_groups
 from glsmonai.data.datalist import load_datalist, load_task
-
 from tests.test_keypoints import heart
 
 
@@ -25,7 +24,8 @@ def _write_camus(root, layout: str, patients: int = 6):
         for view in ("2CH", "4CH"):
             for phase in ("ED", "ES"):
                 name = f"patient{p:04d}_{view}_{phase}"
-                sitk.WriteImage(sitk.GetImageFromArray((np.random.rand(60, 40) * 255).astype(np.uint8)), str(folder / f"{name}{ext}"))
+                noise = (np.random.rand(60, 40) * 255).astype(np.uint8)
+                sitk.WriteImage(sitk.GetImageFromArray(noise), str(folder / f"{name}{ext}"))
                 sitk.WriteImage(sitk.GetImageFromArray(heart()), str(folder / f"{name}_gt{ext}"))
 
 
@@ -78,7 +78,8 @@ def test_folder_datalist_with_keypoint_csv(tmp_path):
     for i in range(5):
         sitk.WriteImage(arr, str(tmp_path / "img" / f"c{i}.png"))
         sitk.WriteImage(arr, str(tmp_path / "lab" / f"c{i}.nii.gz"))
-    pd.DataFrame([{"image": f"c{i}.png", "k": k, "row": i, "col": k} for i in range(5) for k in (1, 0)]).to_csv(tmp_path / "kp.csv", index=False)
+    rows = [{"image": f"c{i}.png", "k": k, "row": i, "col": k} for i in range(5) for k in (1, 0)]
+    pd.DataFrame(rows).to_csv(tmp_path / "kp.csv", index=False)
     rc = cli_main(["datalist", "folder", "--images", str(tmp_path / "img"), "--labels", str(tmp_path / "lab"),
                    "--keypoints", str(tmp_path / "kp.csv"), "--out", str(tmp_path / "d.json")])
     assert rc == 0

@@ -13,7 +13,6 @@ from glsmonai.cli import main as cli_main
 from glsmonai.data.builders import camus_datalist, folder_datalist
 from glsmonai.data.datalist import load_datalist, write_datalist
 from glsmonai.data.folds import assign_folds, entry_group, fold_split, pooled_entries, write_fold_datalists
-
 from tests.data.test_builders import _write_camus
 
 #: 11 cases of 7 groups: one of 3 cases, two of 2, four of 1

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from glsmonai.data.synth.echo import make_echo_case
 from glsmonai.data.synth.common import SynthCase
+from glsmonai.data.synth.echo import make_echo_case
 
 SIZE = (256, 256)
 SEEDS = range(20)

@@ -296,7 +296,7 @@ def test_hidden_root_keeps_its_keypoint(demo_cases: list[SynthCase]) -> None:
             end = comps[i][:, 1].min() if i == 0 else comps[i][:, 1].max()
             assert abs(kp[1] - end) <= 3.0
 
-        def window(kp: np.ndarray) -> float:
+        def window(kp: np.ndarray, case=case) -> float:
             r, c = np.round(kp).astype(int)
             return float(case.image[max(r - 5, 0) : r + 6, max(c - 5, 0) : c + 6].mean())
 

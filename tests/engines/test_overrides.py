@@ -24,5 +24,6 @@ def test_a_misspelt_key_is_named_with_the_closest_known_one():
 
 
 def test_keys_of_an_overlay_count_and_a_python_driven_bundle_is_not_checked():
-    check_overrides(["run", "evaluating", "--config_file", f"['{TRAIN}','{BUNDLE / 'evaluate.json'}']", "--eval_split", "validation"])
+    check_overrides(["run", "evaluating", "--config_file", f"['{TRAIN}','{BUNDLE / 'evaluate.json'}']",
+                     "--eval_split", "validation"])
     check_overrides(["something", "--anything", "1"])  # not a ``monai.bundle run`` command line

@@ -88,7 +88,8 @@ def test_network_original_space_outputs():
         out = net(image, source=source, to_source=to_source, window=window)
     assert out["local"].shape == out["fused"].shape == out["global_windows"].shape == (4, 1, 16, 16)
     assert out["centres"].shape == (2, 2, 2) and out["confidence"].shape == (2, 2)
-    assert torch.allclose(out["centres"][0], torch.tensor(grid.to_original(out["keypoints"][0].numpy()), dtype=torch.float32), atol=1e-3)
+    centres = torch.tensor(grid.to_original(out["keypoints"][0].numpy()), dtype=torch.float32)
+    assert torch.allclose(out["centres"][0], centres, atol=1e-3)
     # the fusion starts as "the local prediction": the same decision wherever the local one is clear
     local = torch.sigmoid(out["local"])
     clear = (local - 0.5).abs() > 0.05

@@ -7,7 +7,13 @@ import pytest
 import torch
 
 from glsmonai.transforms import (
-    WorkingGrid, crop_at_points, crop_windows, feather_profile, paste_at_points, paste_windows, window_weights,
+    WorkingGrid,
+    crop_at_points,
+    crop_windows,
+    feather_profile,
+    paste_at_points,
+    paste_windows,
+    window_weights,
 )
 
 

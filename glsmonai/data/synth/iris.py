@@ -559,7 +559,7 @@ def _iris_fields(
     right_half = x >= np.float32(0.5 * (p.left.x_pupil + p.right.x_pupil))
     left_f = _iris_distance(p.left, x, y)
     right_f = _iris_distance(p.right, x, y)
-    return tuple(np.where(right_half, r, l) for l, r in zip(left_f, right_f))  # type: ignore[return-value]
+    return tuple(np.where(right_half, right, left) for left, right in zip(left_f, right_f))  # type: ignore[return-value]
 
 
 def _upsample(img: np.ndarray, factor: int, h: int, w: int) -> np.ndarray:
