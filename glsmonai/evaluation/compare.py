@@ -443,11 +443,19 @@ def compare(
     rounds = _folds(datalist, out, folds, seed, val_fraction)
     label_value = load_task(datalist).get("label_value")
     timing_rows = []
+    total, done, trained_s = len(rounds) * len(models), 0, []
     for fold in rounds:  # train and predict every model first: the key-region window is GLS's crop
         sizes = _split_sizes(fold.datalist)
         for model in models:
             run = fold.run(out, model)
+            done += 1
+            logger.info("[%d/%d] %s, fold %d of %d: training (log: %s)", done, total, model, fold.k + 1,
+                        len(rounds), run / "train.log")
             train_s = _train(model, configs, fold.datalist, dataset_dir, run, overrides, presets)
+            trained_s.append(train_s)
+            left = (total - done) * sum(trained_s) / len(trained_s) / 60
+            logger.info("[%d/%d] %s trained in %.1f min; about %.0f min of training left", done, total, model,
+                        train_s / 60, left)
             start = time.perf_counter()
             failures = run_inference(fold.datalist, run / "predictions", run / "models", overlays=False,
                                      split=fold.split, dataset_dir=dataset_dir, **PLAIN_OPTIONS)

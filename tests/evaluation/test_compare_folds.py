@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import numpy as np
 import pandas as pd
@@ -53,9 +54,11 @@ def test_two_runs_of_the_same_cases_are_paired_case_by_case(tmp_path, capsys):
     assert "| gls@after | gls@before | dice | +0.0500 |" in capsys.readouterr().out
 
 
-def test_compare_two_folds_end_to_end(tiny_iris, tmp_path):
+def test_compare_two_folds_end_to_end(tiny_iris, tmp_path, caplog):
     base = ["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris), "--out", str(tmp_path)]
-    assert cli_main([*base, *ARGS]) == 0
+    with caplog.at_level(logging.INFO, logger="glsmonai"):
+        assert cli_main([*base, *ARGS]) == 0
+    assert "[1/4] unet, fold 1 of 2: training" in caplog.text and "[4/4] gls trained in" in caplog.text
     cases = pd.read_csv(tmp_path / "cases.csv")
     assert list(cases.columns[:4]) == ["model", "fold", "image", "group"]
     for model in ("unet", "gls"):  # every phantom once per model, as a test case of its fold
@@ -81,6 +84,9 @@ def test_compare_two_folds_end_to_end(tiny_iris, tmp_path):
     assert table.loc["gls", "train_min"] == pytest.approx(folds.loc[folds["model"] == "gls", "train_min"].sum())
     assert "wall time" in (tmp_path / "table.md").read_text()
     assert len(list((tmp_path / "panels").glob("*.png"))) == 4
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["models"]["gls"]["mean"]["dice"] == pytest.approx(table.loc["gls", "dice"])
+    assert "<table" in (tmp_path / "report.html").read_text()
     # a second call trains nothing again
     logs = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/fold*/train.log")}
     assert len(logs) == 4
