@@ -52,6 +52,17 @@ def test_training_writes_every_stage(trained):
     assert any((trained / "tensorboard" / "stage1").iterdir())
 
 
+def test_validation_overlays_go_to_tensorboard(trained):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for stage, tags in (("stage1", {"input_0_HW_0", "input_1_HW_0", "output_HW_0"}), ("stage2", {"output_HW_0"}),
+                        ("stage3", {"output_HW_0"})):
+        events = EventAccumulator(str(trained / "tensorboard" / stage), size_guidance={"images": 0}).Reload()
+        assert tags <= set(events.Tags()["images"]), stage
+        target_and_prediction = events.Images("output_HW_0")[-1]
+        assert target_and_prediction.width == 2 * target_and_prediction.height, stage  # target | prediction
+
+
 def test_resume_skips_finished_stages_through_the_run_alias(trained, tiny_iris):
     # "run" is the model-zoo name of the "training" run id
     proc = bundle("run", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(trained), "--resume", "true", *TINY)
