@@ -1,13 +1,6 @@
 """MONAI-style transforms of the GLS pipeline, and the crop and keypoint operations the network uses."""
 
-from glsmonai.transforms.crop import (
-    crop_at_points,
-    crop_windows,
-    feather_profile,
-    paste_at_points,
-    paste_windows,
-    window_weights,
-)
+from glsmonai.transforms.crop import crop_at_points, crop_windows, feather_profile, paste_at_points, paste_windows, window_weights
 from glsmonai.transforms.heatmap import boundary_band, decode_keypoints, heatmap_argmax, refine_peaks
 from glsmonai.transforms.loading import BinarizeLabeld, Keypointsd, LoadScand
 from glsmonai.transforms.pipeline import prediction_transforms

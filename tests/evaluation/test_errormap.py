@@ -10,13 +10,7 @@ import pytest
 from PIL import Image
 
 from glsmonai.data.io import write_mask
-from glsmonai.evaluation.errormap import (
-    error_map,
-    error_map_from_folders,
-    save_error_map,
-    save_rule,
-    suggest_keypoints,
-)
+from glsmonai.evaluation.errormap import error_map, error_map_from_folders, save_error_map, save_rule, suggest_keypoints
 from glsmonai.keypoints import errormap_rule
 
 GRID = (64, 128)

@@ -7,12 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from glsmonai.evaluation.keyregion import (
-    key_region_dice_iou,
-    keypoint_errors,
-    summarise_keypoint_errors,
-    window_mask,
-)
+from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors, window_mask
 
 
 def test_window_convention():

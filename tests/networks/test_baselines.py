@@ -5,13 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from glsmonai.networks.baselines import (
-    BASELINES,
-    CENet,
-    DACBlock,
-    RMPBlock,
-    build_baseline,
-)
+from glsmonai.networks.baselines import BASELINES, CENet, DACBlock, RMPBlock, build_baseline
 from glsmonai.networks.gls import TABLE1_CHANNELS
 
 #: tiny widths so the tests run in seconds on a loaded CPU.

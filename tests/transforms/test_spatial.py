@@ -6,14 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from glsmonai.transforms import (
-    CropWindowd,
-    RandKeypointAffined,
-    ToWorkingSized,
-    WorkingGrid,
-    crop_windows,
-    window_in_original,
-)
+from glsmonai.transforms import CropWindowd, RandKeypointAffined, ToWorkingSized, WorkingGrid, crop_windows, window_in_original
 
 
 class TestWorkingGrid:

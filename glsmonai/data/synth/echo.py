@@ -52,15 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from glsmonai.data.synth.common import (
-    SynthCase,
-    draw_until,
-    largest_component,
-    parse_size,
-    smoothstep,
-    soft_edge,
-    within_margin,
-)
+from glsmonai.data.synth.common import SynthCase, draw_until, largest_component, parse_size, smoothstep, soft_edge, within_margin
 
 __all__ = ["SynthCase", "make_echo_case"]
 
