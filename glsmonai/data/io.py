@@ -74,6 +74,24 @@ class Geometry:
     disk_dims: int
     path: str
 
+    def pixel_size_mm(self) -> tuple[float, float] | None:
+        """``(row, col)`` size of a pixel in mm, or ``None`` when the file does not know it.
+
+        Unknown: formats that record no spacing (PNG, JPEG, BMP, TIFF read as 1 x 1), spacings that are
+        not finite and positive, and exactly 1 x 1, which the CAMUS subset and the phantoms store for
+        "not known" (no 2D OCT or echo scan has 1 mm pixels). One rule for reports and measurements.
+        """
+        if split_ext(self.path)[1].lower() not in _SPACING_FORMATS:
+            return None
+        col, row = (float(s) for s in self.spacing[:2])  # SimpleITK spacing is (x = col, y = row)
+        if not (np.isfinite([row, col]).all() and row > 0 and col > 0) or (row, col) == (1.0, 1.0):
+            return None
+        return row, col
+
+
+#: formats whose files record a pixel size
+_SPACING_FORMATS = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".dcm")
+
 
 def _to_grey(image: sitk.Image) -> sitk.Image:
     """Colour (vector) images to luminance; grey images unchanged."""

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from glsmonai.data.io import Geometry, split_ext
+from glsmonai.data.io import Geometry
 from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
 from glsmonai.evaluation.metrics import dice_iou, hd95
 
@@ -23,17 +23,11 @@ __all__ = ["COUNTS", "known_spacing", "pixel_counts", "score_case", "summarise_c
 STATISTICS = ("mean", "std", "median", "min", "max")
 #: the pixel counts of :func:`pixel_counts`, in the order of the reports (``ref_mm2``, ``pred_mm2`` follow)
 COUNTS = ("tp", "fp", "fn", "ref_px", "pred_px")
-#: formats whose files record the physical size of a pixel (PNG, JPEG, BMP and TIFF give SimpleITK's 1 x 1)
-_SPACING_FORMATS = (".nii", ".nii.gz", ".mha", ".mhd", ".nrrd", ".dcm")
 
 
 def known_spacing(geometry: Geometry) -> tuple[float, float] | None:
-    """``(row, col)`` pixel size in mm of a scan read by :func:`~glsmonai.data.io.read_image`, or ``None``
-    when its format records none (a PNG's 1 x 1 is not a measurement) or the recorded one is not positive."""
-    if split_ext(geometry.path)[1].lower() not in _SPACING_FORMATS:
-        return None
-    col, row = (float(s) for s in geometry.spacing[:2])  # SimpleITK spacing is (x = col, y = row)
-    return (row, col) if row > 0 and col > 0 and np.isfinite([row, col]).all() else None
+    """``(row, col)`` pixel size in mm of a scan, or ``None`` when unknown (:meth:`Geometry.pixel_size_mm`)."""
+    return geometry.pixel_size_mm()
 
 
 def pixel_counts(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float] | None = None) -> dict:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import logging
-import math
-
 from glsmonai.data.io import Geometry
 from glsmonai.measure.geometry import Spacing
 
 __all__ = ["KINDS", "column", "unit_of", "spacing_of"]
 
-logger = logging.getLogger(__name__)
 
 #: kind of a measure -> (suffix with a known spacing, suffix without)
 KINDS: dict[str, tuple[str, str]] = {
@@ -42,10 +38,4 @@ def spacing_of(geometry: Geometry, override: Spacing = None) -> Spacing:
     """
     if override is not None:
         return float(override[0]), float(override[1])
-    sx, sy = float(geometry.spacing[0]), float(geometry.spacing[1])
-    if not (math.isfinite(sx) and math.isfinite(sy)) or sx <= 0 or sy <= 0:
-        logger.warning("%s: pixel spacing %s is not usable: measured in pixels", geometry.path, geometry.spacing[:2])
-        return None
-    if sx == 1.0 and sy == 1.0:
-        return None
-    return sy, sx
+    return geometry.pixel_size_mm()

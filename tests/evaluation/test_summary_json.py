@@ -48,6 +48,8 @@ def test_pixel_size_is_known_from_nifti_not_from_png(tmp_path):
     write_image(tmp_path / "a.png", square(5))
     assert known_spacing(read_image(tmp_path / "a.nii.gz")[1]) == (0.5, 0.25)
     assert known_spacing(read_image(tmp_path / "a.png")[1]) is None
+    write_image(tmp_path / "b.nii.gz", square(5), spacing=(1.0, 1.0))  # what the CAMUS subset and phantoms store
+    assert known_spacing(read_image(tmp_path / "b.nii.gz")[1]) is None
 
 
 def test_evaluate_summary_json(tmp_path):
