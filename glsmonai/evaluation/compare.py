@@ -98,8 +98,8 @@ def _digest(path: Path) -> str:
 def _train(
     model: str, configs: Path, datalist: Path, dataset_dir: Path, out: Path, overrides: Sequence[str],
     presets: Sequence[str] = (),
-) -> float:
-    """Train one model into ``out`` and return the seconds it took.
+) -> tuple[float, bool]:
+    """Train one model into ``out``; return the seconds its training took and whether it ran now.
 
     The bundle is ``configs/train.json``, then each preset overlay ``configs/<preset>.json`` (e.g. ``cpu``),
     then the model's overlay, then ``overrides``.
@@ -116,7 +116,7 @@ def _train(
         done = json.loads(timing.read_text())
         if done.get("overrides") == list(overrides) and done.get("datalist_sha256", digest) == digest:
             logger.info("%s: trained earlier (%s), not retrained", model, timing)
-            return float(done["seconds"])
+            return float(done["seconds"]), False
         logger.info("%s: earlier training used other overrides %s or another datalist: retraining", model,
                     done.get("overrides"))
         timing.unlink()
@@ -139,7 +139,7 @@ def _train(
     seconds = time.perf_counter() - start
     record = {"seconds": seconds, "overrides": list(overrides), "datalist_sha256": digest}
     atomic_write(timing, lambda tmp: tmp.write_text(json.dumps(record)))
-    return seconds
+    return seconds, True
 def _cost(info: dict, stage: Stage) -> tuple[float, float]:
     """Parameters (millions) of the parts used up to the stage's output and GFLOPs of one forward pass
     at the working size."""
@@ -443,7 +443,7 @@ def compare(
     rounds = _folds(datalist, out, folds, seed, val_fraction)
     label_value = load_task(datalist).get("label_value")
     timing_rows = []
-    total, done, trained_s = len(rounds) * len(models), 0, []
+    total, done, trained_now = len(rounds) * len(models), 0, []  # the ETA counts trainings run by this call
     for fold in rounds:  # train and predict every model first: the key-region window is GLS's crop
         sizes = _split_sizes(fold.datalist)
         for model in models:
@@ -451,11 +451,12 @@ def compare(
             done += 1
             logger.info("[%d/%d] %s, fold %d of %d: training (log: %s)", done, total, model, fold.k + 1,
                         len(rounds), run / "train.log")
-            train_s = _train(model, configs, fold.datalist, dataset_dir, run, overrides, presets)
-            trained_s.append(train_s)
-            left = (total - done) * sum(trained_s) / len(trained_s) / 60
-            logger.info("[%d/%d] %s trained in %.1f min; about %.0f min of training left", done, total, model,
-                        train_s / 60, left)
+            train_s, ran = _train(model, configs, fold.datalist, dataset_dir, run, overrides, presets)
+            if ran:
+                trained_now.append(train_s)
+                left = (total - done) * sum(trained_now) / len(trained_now) / 60
+                logger.info("[%d/%d] %s trained in %.1f min; at most about %.0f min of training left", done, total,
+                            model, train_s / 60, left)
             start = time.perf_counter()
             failures = run_inference(fold.datalist, run / "predictions", run / "models", overlays=False,
                                      split=fold.split, dataset_dir=dataset_dir, **PLAIN_OPTIONS)
