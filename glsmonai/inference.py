@@ -466,6 +466,9 @@ class KeypointTable:
     def start(self, redo: set[str]) -> None:
         """Drop the rows of the scans named in ``redo``; create the table if there is none."""
         with self._locked():
+            # every rewrite of the table holds this lock: a temporary of it found now is a killed run's
+            for leftover in stale_temporaries(self.path.parent, {self.path.name}):
+                leftover.unlink(missing_ok=True)
             rows = [row for row in self._read() if row[0] not in redo]
 
             def write(tmp: Path) -> None:

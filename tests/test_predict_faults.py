@@ -94,3 +94,19 @@ def test_scans_sharing_a_stem_get_their_own_overlays(model, tmp_path):
     assert sorted(p.name for p in (tmp_path / "out" / "overlays").iterdir()) == ["scan000_nii_gz.png", "scan000_png.png"]
     assert {p.name for p in (tmp_path / "out").glob("scan000_seg*")} == {"scan000_seg.nii.gz", "scan000_seg.png"}
     assert np.isfinite(pd.read_csv(tmp_path / "out" / "keypoints.csv")[["row", "col"]].to_numpy()).all()
+
+
+def test_a_rerun_removes_what_a_kill_left_in_the_middle_of_a_write(model, tmp_path):
+    # a kill -9 inside atomic_write leaves its temporary; these are the names it would have left
+    scans = random_scans(tmp_path / "scans", [(40, 44)] * 2)
+    out = tmp_path / "out"
+    (out / "overlays").mkdir(parents=True)
+    left = [out / ".scan000_seg.0123abcd.tmp.nii.gz", out / "overlays" / ".scan001.89abcdef.tmp.png",
+            out / ".keypoints.fedcba98.tmp.csv"]
+    for path in left:
+        path.write_bytes(b"half")
+    other = out / ".notes.0123abcd.tmp.txt"  # not a file this run writes: not its to remove
+    other.write_bytes(b"someone else's")
+    assert cli_main(predict_cmd(tmp_path / "scans", out, model)[3:]) == 0
+    check_complete(scans, out)
+    assert not any(path.exists() for path in left) and other.exists()
