@@ -39,7 +39,7 @@ from glsmonai.data.io import read_image, split_ext
 from glsmonai.data.pairs import foreground, prediction_path
 from glsmonai.evaluation.html_report import write_compare_report
 from glsmonai.evaluation.reports import AREAS, compare_summary, write_csv, write_json
-from glsmonai.evaluation.scoring import COUNTS, known_spacing, score_case, summarise_cases
+from glsmonai.evaluation.scoring import COUNTS, score_case, summarise_cases
 from glsmonai.evaluation.statistics import paired_difference
 from glsmonai.inference import PLAIN_OPTIONS, run_inference
 from glsmonai.model_folder import network_from_args, read_model_info, trained_stage
@@ -341,7 +341,7 @@ def _score_round(
             found = keypoints[keypoints["image"] == image_path.name].sort_values("k")[["row", "col"]].to_numpy()
             if len(found) != len(ref_points):  # the model predicts no keypoints, or not these
                 found = None
-        scores = score_case(pred, ref, ref_points, found, window, with_counts=True, spacing=known_spacing(geometry))
+        scores = score_case(pred, ref, ref_points, found, window, with_counts=True, spacing=geometry.pixel_size_mm())
         rows.append({"model": model, "fold": fold.k, "image": image_path.name, "group": case["group"],
                      **{m: scores[m] for m in (*CASE_METRICS, *COUNTS, *AREAS) if m in scores}})
         kp_errors = scores.get("kp_errors", ())

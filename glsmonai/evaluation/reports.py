@@ -15,9 +15,9 @@ import pandas as pd
 
 from glsmonai.data.datalist import datalist_keypoints, load_task, scan_list
 from glsmonai.data.io import read_image, split_ext
-from glsmonai.data.pairs import foreground, pair_predictions, reference_name
+from glsmonai.data.pairs import foreground, pair_predictions, read_keypoints_csv, reference_name
 from glsmonai.evaluation.html_report import CaseFigures, write_evaluate_report
-from glsmonai.evaluation.scoring import COUNTS, known_spacing, score_case, summarise_cases
+from glsmonai.evaluation.scoring import COUNTS, score_case, summarise_cases
 from glsmonai.keypoints import get_rule
 from glsmonai.utils import atomic_write
 
@@ -173,15 +173,7 @@ def _overlay_of(pred_dir: Path, name: str, pred_path: Path) -> Path | None:
 def _predicted_keypoints(pred_dir: Path) -> dict[str, np.ndarray]:
     """``{image stem: (K, 2)}`` from the predictor's ``keypoints.csv`` (empty when there is none)."""
     path = pred_dir / "keypoints.csv"
-    if not path.is_file():
-        return {}
-    table = pd.read_csv(path)
-    if table.empty:
-        return {}
-    return {
-        split_ext(image)[0]: group.sort_values("k")[["row", "col"]].to_numpy(float)
-        for image, group in table.groupby("image")
-    }
+    return {stem: points for stem, (points, _) in read_keypoints_csv(path).items()} if path.is_file() else {}
 
 
 def evaluate_folder(
@@ -254,7 +246,7 @@ def evaluate_folder(
             ref_map, ref_geometry = read_image(ref_path)
             ref = foreground(ref_map, label_value)
             points = rule(ref_map) if rule is not None else None  # the key-region windows' centres
-            spacing = known_spacing(ref_geometry)
+            spacing = ref_geometry.pixel_size_mm()
             try:
                 scores = score_case(pred, ref, given.get(name, points), predicted.get(name), window, window_points=points,
                                     with_counts=True, spacing=spacing)

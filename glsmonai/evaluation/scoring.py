@@ -13,21 +13,15 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from glsmonai.data.io import Geometry
 from glsmonai.evaluation.keyregion import key_region_dice_iou, keypoint_errors, summarise_keypoint_errors
 from glsmonai.evaluation.metrics import dice_iou, hd95
 
-__all__ = ["COUNTS", "known_spacing", "pixel_counts", "score_case", "summarise_cases"]
+__all__ = ["COUNTS", "pixel_counts", "score_case", "summarise_cases"]
 
 #: the statistics of each summary row, after ``metric`` and ``n``
 STATISTICS = ("mean", "std", "median", "min", "max")
 #: the pixel counts of :func:`pixel_counts`, in the order of the reports (``ref_mm2``, ``pred_mm2`` follow)
 COUNTS = ("tp", "fp", "fn", "ref_px", "pred_px")
-
-
-def known_spacing(geometry: Geometry) -> tuple[float, float] | None:
-    """``(row, col)`` pixel size in mm of a scan, or ``None`` when unknown (:meth:`Geometry.pixel_size_mm`)."""
-    return geometry.pixel_size_mm()
 
 
 def pixel_counts(pred: np.ndarray, ref: np.ndarray, spacing: Sequence[float] | None = None) -> dict:
@@ -81,7 +75,7 @@ def score_case(
         with_counts: also the pixel counts ``"tp"`` (in both masks), ``"fp"`` (predicted only), ``"fn"``
             (reference only), ``"ref_px"`` and ``"pred_px"`` (the two masks' sizes), and, with
             ``spacing``, ``"ref_mm2"`` and ``"pred_mm2"``.
-        spacing: ``(row, col)`` size of a pixel in mm (see :func:`known_spacing`); ``None`` when the
+        spacing: ``(row, col)`` size of a pixel in mm (see :meth:`~glsmonai.data.io.Geometry.pixel_size_mm`); ``None`` when the
             file records none.
 
     Returns:

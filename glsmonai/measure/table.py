@@ -31,7 +31,7 @@ import pandas as pd
 
 from glsmonai.data.datalist import datalist_keypoints, load_task
 from glsmonai.data.io import list_images, read_image, split_ext
-from glsmonai.data.pairs import SEG_SUFFIX, foreground, pair_predictions, reference_name
+from glsmonai.data.pairs import SEG_SUFFIX, foreground, pair_predictions, read_keypoints_csv, reference_name
 from glsmonai.keypoints import iris_roots, lv_apex_base
 from glsmonai.measure.agreement import agreement_table, bland_altman_plot
 from glsmonai.measure.geometry import Spacing
@@ -40,7 +40,7 @@ from glsmonai.measure.lv import LVView, camus_name, lv_columns, measure_lv, pati
 from glsmonai.measure.units import spacing_of
 from glsmonai.utils import atomic_write
 
-__all__ = ["TASKS", "MeasureResult", "read_keypoints_csv", "measure_columns", "measure_label", "measure_folder",
+__all__ = ["TASKS", "MeasureResult", "measure_columns", "measure_label", "measure_folder",
            "truth_table"]
 
 logger = logging.getLogger(__name__)
@@ -78,28 +78,6 @@ def _layout(task: str, rows: list[dict]) -> list[str]:
             columns += measure_columns(task, physical)
     extra = [k for row in rows for k in row if k not in columns]
     return columns + list(dict.fromkeys(extra))
-
-
-def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{scan stem: ((K, 2) [row, col], (K,) unsure)}`` from the ``keypoints.csv`` that ``predict`` writes.
-
-    Raises:
-        ValueError: the file cannot be read or lacks the ``image, k, row, col`` columns.
-    """
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise ValueError(f"{path}: cannot be read as a keypoint table ({str(err).splitlines()[0]})") from None
-    missing = [c for c in ("image", "k", "row", "col") if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (expected image, k, row, col)")
-    out = {}
-    for image, group in table.groupby("image"):
-        group = group.sort_values("k")
-        unsure = (group["flag"].astype(str) == "unsure").to_numpy() if "flag" in group else np.zeros(len(group), bool)
-        out[split_ext(str(image))[0]] = (group[["row", "col"]].to_numpy(float), unsure)
-    return out
 
 
 def _rule_points(task: str, label: np.ndarray, label_value: int | None) -> np.ndarray:

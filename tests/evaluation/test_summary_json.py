@@ -15,7 +15,7 @@ import pytest
 from glsmonai.cli import main as cli_main
 from glsmonai.data.io import read_image, write_image, write_mask
 from glsmonai.evaluation.reports import compare_summary, evaluate_folder
-from glsmonai.evaluation.scoring import known_spacing, score_case
+from glsmonai.evaluation.scoring import score_case
 
 
 def square(col: int, shape=(20, 20)) -> np.ndarray:
@@ -46,10 +46,10 @@ def test_counts_of_two_shifted_squares():
 def test_pixel_size_is_known_from_nifti_not_from_png(tmp_path):
     write_image(tmp_path / "a.nii.gz", square(5), spacing=(0.5, 0.25))  # (row, col) mm
     write_image(tmp_path / "a.png", square(5))
-    assert known_spacing(read_image(tmp_path / "a.nii.gz")[1]) == (0.5, 0.25)
-    assert known_spacing(read_image(tmp_path / "a.png")[1]) is None
+    assert read_image(tmp_path / "a.nii.gz")[1].pixel_size_mm() == (0.5, 0.25)
+    assert read_image(tmp_path / "a.png")[1].pixel_size_mm() is None
     write_image(tmp_path / "b.nii.gz", square(5), spacing=(1.0, 1.0))  # what the CAMUS subset and phantoms store
-    assert known_spacing(read_image(tmp_path / "b.nii.gz")[1]) is None
+    assert read_image(tmp_path / "b.nii.gz")[1].pixel_size_mm() is None
 
 
 def test_evaluate_summary_json(tmp_path):
