@@ -15,13 +15,13 @@ logger = logging.getLogger("glsmonai")
 def _synth(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from glsmonai.data.synth import write_phantom_dataset
+    from glsmonai.measure.phantoms import write_phantoms
 
     existing = Path(args.out) / "datalist.json"
     if args.if_absent and existing.is_file():
         logger.info("%s exists: nothing generated", existing)
         return 0
-    path = write_phantom_dataset(args.kind, args.out, args.n, args.seed, args.size, args.val_fraction, args.test_fraction)
+    path = write_phantoms(args.kind, args.out, args.n, args.seed, args.size, args.val_fraction, args.test_fraction)
     logger.info("datalist: %s", path)
     return 0
 
@@ -216,7 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("synth", help="write a phantom data set (images/, labels/, datalist.json)")
+    p = sub.add_parser("synth", help="write a phantom data set (images/, labels/, datalist.json, measures_true.csv)")
     p.add_argument("kind", choices=["iris", "echo"], help="phantom kind: iris (AS-OCT) or echo (apical echocardiography)")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--n", type=int, default=60, help="number of cases (default 60)")

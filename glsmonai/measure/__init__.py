@@ -8,6 +8,7 @@ with the same measures on the references.
 * :mod:`~glsmonai.measure.agreement`: Bland-Altman statistics and plots.
 * :mod:`~glsmonai.measure.table`: one row per scan for a prediction folder (``glsmonai measure``).
 * :mod:`~glsmonai.measure.truth`: the true measures of the phantoms, from their generators' shapes.
+* :mod:`~glsmonai.measure.phantoms`: the phantom data sets with ``measures_true.csv`` (``glsmonai synth``).
 """
 
 from glsmonai.measure.agreement import agreement_stats, agreement_table, bland_altman_plot

@@ -37,6 +37,7 @@ from glsmonai.measure.agreement import agreement_table, bland_altman_plot
 from glsmonai.measure.geometry import Spacing
 from glsmonai.measure.iris import iris_columns, measure_iris
 from glsmonai.measure.lv import LVView, camus_name, lv_columns, measure_lv, patient_columns, patient_measures
+from glsmonai.measure.truth import true_measures
 from glsmonai.measure.units import spacing_of
 from glsmonai.utils import atomic_write
 
@@ -332,8 +333,6 @@ def truth_table(task: str, cases: list[tuple[str, dict]], spacing: Spacing = Non
         cases: ``(image stem, the generator's info["truth"])`` per phantom.
         spacing: the pixel size to give them, or ``None``: pixels, as their files measure.
     """
-    from glsmonai.measure.truth import true_measures
-
     rows = []
     for stem, truth in cases:
         row = {"image": stem, "units": "px" if spacing is None else "mm",

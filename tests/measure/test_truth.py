@@ -13,10 +13,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from glsmonai.cli import main as cli_main
 from glsmonai.data.synth import write_phantom_dataset
 from glsmonai.data.synth.echo import make_echo_case
 from glsmonai.data.synth.iris import make_iris_case
 from glsmonai.measure import measure_columns, measure_label, true_measures
+from glsmonai.measure.phantoms import write_phantoms
 from glsmonai.measure.units import unit_of
 
 SEEDS = [0, 1, 2]
@@ -65,7 +67,7 @@ def test_echo_phantom_lv_measures_match_the_drawn_cavity(seed, spacing):
 
 @pytest.mark.parametrize("kind, task", [("iris", "iris"), ("echo", "lv")])
 def test_synth_writes_the_true_measures_beside_the_datalist(tmp_path, kind, task):
-    write_phantom_dataset(kind, tmp_path, n=3, seed=5, size=(96, 112))
+    write_phantoms(kind, tmp_path, n=3, seed=5, size=(96, 112))
     table = pd.read_csv(tmp_path / "measures_true.csv")
     assert table["image"].tolist() == [f"{kind}_s5_{i:04d}" for i in range(3)]
     assert set(table["units"]) == {"px"} and set(table["keypoints"]) == {"drawn"}
@@ -80,3 +82,17 @@ def test_synth_writes_the_true_measures_beside_the_datalist(tmp_path, kind, task
         for name in measure_columns(task, False):
             assert row[name] == pytest.approx(truth[name]), name
         assert row[measure_columns(task, False)[0]] > 0
+
+
+def test_the_data_layer_writes_the_same_set_without_measures(tmp_path):
+    # data/ draws and writes the phantoms; the true measures are measure/'s, added by `glsmonai synth`
+    assert cli_main(["synth", "echo", "--out", str(tmp_path / "cli"), "--n", "2", "--seed", "4", "--size", "64", "64"]) == 0
+    seen = []
+    write_phantom_dataset("echo", tmp_path / "data", n=2, seed=4, size=(64, 64), on_truth=lambda *a: seen.append(a))
+    assert sorted(p.name for p in (tmp_path / "cli").iterdir()) == ["datalist.json", "images", "labels", "measures_true.csv"]
+    assert sorted(p.name for p in (tmp_path / "data").iterdir()) == ["datalist.json", "images", "labels"]
+    assert (tmp_path / "cli" / "datalist.json").read_text() == (tmp_path / "data" / "datalist.json").read_text()
+    assert [stem for stem, _ in seen] == ["echo_s4_0000", "echo_s4_0001"]
+    table = pd.read_csv(tmp_path / "cli" / "measures_true.csv")
+    assert table["image"].tolist() == [stem for stem, _ in seen]
+    assert table["lv_area_px2"].tolist() == pytest.approx([true_measures("lv", truth)["lv_area_px2"] for _, truth in seen])

@@ -14,15 +14,10 @@ from glsmonai.data.io import write_image, write_mask
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_DEMO_DIR", "PHANTOMS", "TRUE_MEASURES", "write_phantom_dataset", "write_true_measures",
-           "ensure_demo_data"]
+__all__ = ["DEFAULT_DEMO_DIR", "PHANTOMS", "write_phantom_dataset", "ensure_demo_data"]
 
 #: where the bundle generates its default data set on first use (relative to the working directory)
 DEFAULT_DEMO_DIR = "data/iris_phantom"
-#: the phantoms' true measures, written beside the datalist
-TRUE_MEASURES = "measures_true.csv"
-#: phantom kind -> the ``glsmonai measure`` task of its measures
-MEASURE_TASKS = {"iris": "iris", "echo": "lv"}
 
 
 def _iris(rng: np.random.Generator, size: tuple[int, int]):
@@ -70,6 +65,7 @@ def write_phantom_dataset(
     val_fraction: float = 0.2,
     test_fraction: float = 0.2,
     datalist_name: str = "datalist.json",
+    on_truth: Callable[[str, dict], object] | None = None,
 ) -> Path:
     """Generate ``n`` phantom cases of ``kind`` and their datalist.
 
@@ -78,8 +74,12 @@ def write_phantom_dataset(
     values for ``echo``: 1 LV, 2 myocardium, 3 left atrium) and split at random (by ``seed``) into
     training / validation / testing. Each case is its own ``group`` (``<kind>_s<seed>_<i>``): phantoms
     are drawn independently, so none is correlated with another the way frames of one patient are.
-    Beside the datalist, ``measures_true.csv`` holds each case's true measures
-    (:func:`write_true_measures`).
+
+    Args:
+        on_truth: called with ``(image stem, case.info["truth"])`` for each case in order, the shape its
+            generator drew: how a layer above this one gets the phantoms' true measures without drawing
+            the cases again (:func:`glsmonai.measure.phantoms.write_phantoms`, which ``glsmonai synth``
+            runs, writes them to ``measures_true.csv``).
 
     Returns:
         the datalist path.
@@ -91,11 +91,12 @@ def write_phantom_dataset(
     make, default_size = PHANTOMS[kind]
     shape = tuple(int(s) for s in (size or default_size))
     out = Path(out_dir)
-    entries, truths = [], []
+    entries = []
     for i in range(n):
         case = make(np.random.default_rng([seed, i]), shape)
         name = f"{kind}_s{seed}_{i:04d}.nii.gz"
-        truths.append((f"{kind}_s{seed}_{i:04d}", case.info["truth"]))
+        if on_truth is not None:
+            on_truth(f"{kind}_s{seed}_{i:04d}", case.info["truth"])
         write_image(out / "images" / name, np.clip(np.round(case.image * 255), 0, 255).astype(np.uint8))
         write_mask(out / "labels" / name, case.label)
         entries.append(
@@ -117,25 +118,8 @@ def write_phantom_dataset(
         "training": [entries[i] for i in sorted(order[n_test + n_val :])],
     }
     path = write_datalist(out / datalist_name, splits)
-    write_true_measures(kind, truths, out / TRUE_MEASURES)
     logger.info("wrote %d %s phantoms of size %s to %s", n, kind, shape, out)
     return path
-
-
-def write_true_measures(kind: str, truths: list[tuple[str, dict]], path: str | os.PathLike) -> Path:
-    """Write the phantoms' true measures (``glsmonai measure`` columns, in pixels as their files carry
-    no spacing), computed from the shapes the generator drew (``info["truth"]``), not from the masks.
-
-    Args:
-        kind: ``iris`` or ``echo`` (measured as the ``lv`` task).
-        truths: ``(image stem, info["truth"])`` per case.
-        path: the CSV to write.
-    """
-    from glsmonai.measure.table import truth_table
-    from glsmonai.utils import atomic_write
-
-    table = truth_table(MEASURE_TASKS[kind], truths)
-    return atomic_write(path, lambda tmp: table.to_csv(tmp, index=False))
 
 
 def ensure_demo_data(
@@ -145,7 +129,8 @@ def ensure_demo_data(
     seed: int = 0,
     size: Sequence[int] | None = None,
 ) -> Path:
-    """Generate the default phantom set into ``dataset_dir`` unless its datalist already exists."""
+    """Generate the default phantom set into ``dataset_dir`` unless its datalist already exists (the
+    images, labels and datalist that training needs; ``glsmonai synth`` also writes the true measures)."""
     datalist = Path(dataset_dir) / "datalist.json"
     if datalist.is_file():
         return datalist
