@@ -2,7 +2,7 @@
 
 Each kind either works (an odd but valid scan: its mask has the scan's size and geometry, its keypoints
 lie on it) or fails with one line that names the file and what is wrong; the batch goes on past it and
-the inputs are left untouched. README "Bad input" shows the same table.
+the inputs are left untouched. docs/prediction.md "Bad input" shows the same table.
 """
 
 from __future__ import annotations
