@@ -198,13 +198,10 @@ def _bundle(args: argparse.Namespace) -> int:
 
 
 def _version() -> str:
-    """The installed package's version."""
-    from importlib.metadata import PackageNotFoundError, version
+    """The package's one version (:func:`glsmonai.package_version`)."""
+    from glsmonai import package_version
 
-    try:
-        return version("glsmonai")
-    except PackageNotFoundError:
-        return "unknown (not installed)"
+    return package_version()
 
 
 def build_parser() -> argparse.ArgumentParser:

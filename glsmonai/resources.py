@@ -13,6 +13,7 @@ import shutil
 from importlib import metadata, resources
 from pathlib import Path
 
+from glsmonai import package_version
 from glsmonai.utils import atomic_write
 
 __all__ = ["REQUIRED_PACKAGES", "bundle_dir", "configs_dir", "copy_bundle", "record_versions"]
@@ -56,7 +57,7 @@ def copy_bundle(dest: str | os.PathLike) -> Path:
 def record_versions(metadata_file: str | os.PathLike) -> dict:
     """Write the versions installed here into a bundle's ``metadata.json`` (``monai_version``,
     ``pytorch_version``, ``numpy_version``, ``required_packages_version``), as the model zoo records
-    what a bundle was tested with.
+    what a bundle was tested with (glsmonai's own: :func:`glsmonai.package_version`).
 
     Returns:
         the updated metadata.
@@ -76,7 +77,7 @@ def record_versions(metadata_file: str | os.PathLike) -> dict:
     installed = {}
     for name in ("monai", "torch", "numpy", *REQUIRED_PACKAGES):
         try:
-            installed[name] = metadata.version(name)
+            installed[name] = package_version() if name == "glsmonai" else metadata.version(name)
         except metadata.PackageNotFoundError:
             raise ValueError(f"{path}: {name} is not installed here, so its version cannot be recorded") from None
     meta["monai_version"] = installed.pop("monai")
