@@ -141,17 +141,17 @@ def _errormap(args: argparse.Namespace) -> int:
 
     from glsmonai.evaluation.errormap import error_map_from_folders, save_error_map, save_rule, suggest_keypoints
 
-    emap, n_cases = error_map_from_folders(args.pred, args.labels, args.label_value, n_components=args.components,
+    emap, n_cases = error_map_from_folders(args.pred, args.labels, args.label_value, n_components=args.objects,
                                            margin=args.margin)
     if n_cases == 0:
-        logger.error("no case had %d reference component(s): no error map", args.components)
+        logger.error("no case had %d reference component(s): no error map", args.objects)
         return 1
     save_error_map(args.out, emap)
     logger.info("error map of %d case(s): %s (and .npy)", n_cases, args.out)
     if args.suggest:
-        spots = suggest_keypoints(emap, args.components, args.suggest)
+        spots = suggest_keypoints(emap, args.objects, args.suggest)
         rule_path = Path(args.out).with_name(f"{Path(args.out).stem}_rule.json")
-        save_rule(rule_path, spots, args.components, args.margin, args.label_value)
+        save_rule(rule_path, spots, args.objects, args.margin, args.label_value)
         for i, spot in enumerate(spots):
             logger.info("key region %d: component %d at (%.2f, %.2f) of its box, heat %.3f", i, spot["component"],
                         spot["u"], spot["v"], spot["heat"])
@@ -397,7 +397,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pred", required=True, help="prediction folder (<name>_seg.<ext>)")
     p.add_argument("--labels", required=True, help="reference label folder")
     p.add_argument("--out", required=True, help="PNG to write (the raw map goes to the .npy beside it)")
-    p.add_argument("--components", type=int, default=2, help="object components to align to (iris: 2, LV: 1)")
+    p.add_argument("--objects", type=int, default=2, metavar="N",
+                   help="align to the N largest connected pieces of each reference, one panel each (iris: 2, LV: 1)")
     p.add_argument("--margin", type=float, default=0.25, help="box margin around each component (fraction)")
     p.add_argument("--label-value", type=int, help="reference label value of the object (default: > 0)")
     p.add_argument("--suggest", type=int, metavar="K", help="propose K key regions as a keypoint rule file")

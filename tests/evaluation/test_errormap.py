@@ -224,3 +224,22 @@ def test_error_map_from_folders(tmp_path):
         error_map_from_folders(preds, tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match="no <name>_seg"):
         error_map_from_folders(labels, labels)
+
+
+def test_the_command_aligns_to_n_objects(tmp_path, capsys):
+    # --objects N: the N largest pieces of each reference, one panel each (predict's --components keeps N pieces)
+    from glsmonai.cli import build_parser, main
+
+    pred, ref = _case(*SMALL, rows=(0.25, 0.5), cols=(0.0, 0.1))
+    preds, labels = tmp_path / "preds", tmp_path / "labels"
+    write_mask(preds / "case1_seg.png", pred.astype(np.uint8))
+    write_mask(labels / "case1.png", ref.astype(np.uint8))
+    out = tmp_path / "map.png"
+    assert main(["errormap", "--pred", str(preds), "--labels", str(labels), "--out", str(out), "--objects", "2",
+                 "--suggest", "2"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "map.npy"), error_map([(pred, ref)], n_components=2)[0])
+    assert json.loads((tmp_path / "map_rule.json").read_text())["n_components"] == 2
+    assert capsys.readouterr().out.strip() == f"keypoint rule: errormap:{tmp_path / 'map_rule.json'}"
+    assert main(["errormap", "--pred", str(preds), "--labels", str(labels), "--out", str(out), "--objects", "3"]) == 1
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["errormap", "--pred", "p", "--labels", "l", "--out", "o", "--components", "2"])
