@@ -27,6 +27,7 @@ __all__ = [
     "lv_apex_base",
     "get_rule",
     "rule_keypoint_count",
+    "rule_component_count",
     "RULE_KIND",
     "RULE_VERSION",
     "component_boxes",
@@ -231,7 +232,7 @@ def errormap_rule(path_json: str | os.PathLike) -> Callable[[np.ndarray], np.nda
     spot at ``[top + u * height, left + v * width]`` of its component's box (as a pixel-centre
     ``[row, col]``), clipped to the image. The foreground is ``label == label_value`` when the rule
     names a label value present in the map, else ``label > 0`` (so binary predictions work too).
-    It carries ``n_keypoints`` as an attribute.
+    It carries ``n_keypoints`` and ``n_components`` as attributes.
 
     Args:
         path_json: the rule file.
@@ -283,6 +284,7 @@ def errormap_rule(path_json: str | os.PathLike) -> Callable[[np.ndarray], np.nda
     rule.__doc__ = f"Keypoints learnt from an error map ({path}): (rows, cols) label -> ({len(points)}, 2) [row, col]."
     rule.__name__ = f"errormap_rule[{path.name}]"
     rule.n_keypoints = len(points)  # type: ignore[attr-defined]
+    rule.n_components = n_components  # type: ignore[attr-defined]
     return rule
 
 
@@ -290,6 +292,8 @@ KEYPOINT_RULES: dict[str, tuple[Callable[[np.ndarray], np.ndarray], int]] = {
     "iris_roots": (iris_roots, 2),
     "lv_apex_base": (lv_apex_base, 3),
 }
+#: how many connected pieces the structure of each rule has: the two iris halves, the one LV
+_RULE_COMPONENTS = {"iris_roots": 2, "lv_apex_base": 1}
 
 
 def get_rule(name: str) -> Callable[[np.ndarray], np.ndarray]:
@@ -308,3 +312,13 @@ def rule_keypoint_count(name: str) -> int:
         return int(get_rule(name).n_keypoints)  # type: ignore[attr-defined]
     get_rule(name)
     return KEYPOINT_RULES[name][1]
+
+
+def rule_component_count(name: str) -> int:
+    """How many connected pieces the structure has that the rule ``name`` reads: ``iris_roots`` 2 (the
+    iris halves either side of the pupil), ``lv_apex_base`` 1 (the LV), ``errormap:<file>`` the number
+    its error map was aligned to. The task's ``num_components`` when its datalist gives none."""
+    if name.startswith("errormap:"):
+        return int(get_rule(name).n_components)  # type: ignore[attr-defined]
+    get_rule(name)
+    return _RULE_COMPONENTS[name]

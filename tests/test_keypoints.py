@@ -88,3 +88,18 @@ class TestIrisRoots:
         mask[2:5, 2:5] = True
         with pytest.raises(ValueError, match="1 connected component"):
             iris_roots(mask)
+
+
+def test_each_rule_knows_how_many_pieces_its_structure_has(tmp_path):
+    # the task's num_components when a datalist gives none: two iris halves, one LV, an error map's own count
+    import json
+
+    from glsmonai.keypoints import rule_component_count
+
+    assert rule_component_count("iris_roots") == 2 and rule_component_count("lv_apex_base") == 1
+    rule = tmp_path / "map_rule.json"
+    rule.write_text(json.dumps({"rule": "errormap", "n_components": 3, "margin": 0.25,
+                                "keypoints": [{"component": 2, "u": 0.5, "v": 0.5}]}))
+    assert rule_component_count(f"errormap:{rule}") == 3
+    with pytest.raises(ValueError, match="unknown keypoint rule 'iris'"):
+        rule_component_count("iris")
