@@ -224,7 +224,6 @@ LAYER_OF = {
     "glsmonai.export": "inference",  # exported engines serve predict; export.py is being split
     "glsmonai.measure": "measure",
     "glsmonai.evaluation": "evaluation",
-    "glsmonai.evaluation.compare": "experiments",  # moving to glsmonai.experiments: drop this line when it has
     "glsmonai.experiments": "experiments",
     "glsmonai.bench": "application",
     "glsmonai.cli": "application",
