@@ -1,4 +1,4 @@
-"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | paired | errormap | bench |
+"""Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | compare-pool | paired | errormap | bench |
 bundle | export`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
@@ -113,7 +113,7 @@ def _datalist_options(p: argparse.ArgumentParser) -> None:
 
 
 def _compare(args: argparse.Namespace) -> int:
-    from glsmonai.evaluation.compare import compare
+    from glsmonai.experiments.compare import compare
 
     overrides: list[str] = ["--epochs", str(args.epochs)] if args.epochs else []
     for item in args.set or []:
@@ -123,13 +123,21 @@ def _compare(args: argparse.Namespace) -> int:
         overrides += [f"--{key}", value]
     table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels,
                     folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction,
-                    variants=args.variants, presets=args.preset)
+                    variants=args.variants, presets=args.preset, seeds=args.seeds)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    return 0
+
+
+def _compare_pool(args: argparse.Namespace) -> int:
+    from glsmonai.experiments.pool import pool_runs
+
+    table = pool_runs(args.runs, args.out, reference=args.reference, seed=args.seed)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
 
 def _paired(args: argparse.Namespace) -> int:
-    from glsmonai.evaluation.compare import paired_runs
+    from glsmonai.evaluation.paired import paired_runs
 
     _, text = paired_runs(args.before, args.after, args.models, seed=args.seed)
     print(text)
@@ -346,7 +354,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 5) every labelled case of the datalist, whatever its split, is pooled, the groups (the entries' "
         "'group', e.g. the CAMUS patient) are dealt into K folds, and each fold is tested once by models trained on "
         "the other groups; --folds 0 uses the datalist's own training/validation/testing split instead. Writes "
-        "cases.csv, folds.csv, table.csv/.md, paired.csv/.md, panels/, summary.json (per model, per case and mean "
+        "cases.csv, folds.csv, kp_errors.csv, table.csv/.md, seeds.csv, paired.csv/.md, panels/, summary.json (per model, "
+        "per case and mean "
         "scores) and report.html (a page that opens from disk, with report_files/) into --out.")
     p.add_argument("--datalist", required=True, help="datalist JSON of the labelled cases")
     p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True,
@@ -377,10 +386,29 @@ def build_parser() -> argparse.ArgumentParser:
                    "<model>+<variant>, and levers.csv/.md give each variant's paired difference to its own model")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the folds, the validation draw and the bootstrap (training's seed: --set seed=N). Default 0")
+    p.add_argument("--seeds", type=int, default=1, metavar="S",
+                   help="train every model S times per fold, with the training seeds N .. N+S-1 (N: --set seed=N, else "
+                   "the bundle's), each in <model>/fold<k>/seed<s>/ when S > 1; cases.csv gets a row per seed, table.md "
+                   "and seeds.csv the seed-to-seed spread, and the paired intervals resample each model's seeds within "
+                   "each group, so they cover training runs as well as patients. Default 1")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the cases outside the test fold used for validation (whole groups). Default 0.2")
     p.add_argument("--out", required=True, help="output folder (models, predictions, tables); a rerun resumes it")
     p.set_defaults(func=_compare)
+
+    p = sub.add_parser(
+        "compare-pool", help="pool compare runs that differ only in the training seed into one comparison",
+        description="Read the cases.csv (and folds.csv, kp_errors.csv, table.csv, summary.json) of compare runs of the "
+        "same models, folds and cases that differ only in their training seed (--set seed=N; a run's seed is its "
+        "cases.csv seed column, else that override, else the next free number) and write the tables compare writes "
+        "into --out: cases.csv with each row's seed, folds.csv, table.csv/.md with each model's seed-to-seed spread "
+        "and training minutes per seed, seeds.csv, paired.csv/.md (95%% interval resampling patients and, within "
+        "them, each model's seeds), levers.csv/.md when the runs hold variants, summary.json and report.html.")
+    p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="compare output folders")
+    p.add_argument("--out", required=True, help="folder of the pooled tables (not one of the runs)")
+    p.add_argument("--reference", default="unet", help="the model the others are paired with (default unet)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
+    p.set_defaults(func=_compare_pool)
 
     p = sub.add_parser(
         "paired", help="paired per-case differences of two compare runs on the same folds (after - before)",

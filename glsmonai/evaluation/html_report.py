@@ -346,7 +346,8 @@ _SUMMARY_NOTE = ('<p class="note">Over the cases scored; NaN (both masks empty, 
 _MODELS_NOTE = ('<p class="note">Means over all cases (each tested once, by a model that never saw its group); HD95 '
                 'and keypoint errors in pixels.</p>')
 _PAIRED_NOTE = ('<p class="note">Mean per-case difference model − reference over the cases both scored, with its '
-                '95 % cluster-bootstrap interval (whole groups resampled). Dice: above 0 is better; HD95: below 0 is '
+                '95 % cluster-bootstrap interval (whole groups resampled; with several training seeds, each model\'s '
+                'seeds too, within each group). Dice: above 0 is better; HD95: below 0 is '
                 'better. An interval that contains 0 does not tell the two apart.</p>')
 _PANELS_NOTE = ('<p class="note">Dice of each model; panels (every model\'s contour in red over the reference in '
                 'green, models left to right as in the table) for the cases <code>compare --panels</code> drew.</p>')
@@ -441,7 +442,8 @@ def write_compare_report(
         summary: the ``summary.json`` document (its ``evaluated`` part is shown).
         table: ``table.csv``, one row per model.
         paired: ``paired.csv``; ``levers``: ``levers.csv`` (or ``None``).
-        cases: ``cases.csv``: ``model, fold, image, group`` and the metrics, one row per model and case.
+        cases: ``cases.csv``: ``model, fold, image, group`` (and ``seed``) and the metrics, one row per model and case
+            (and training seed: the case table then shows each model's mean over its seeds).
         panels: ``{image: panel PNG}`` of the cases drawn as panels (every model's contour over the reference).
 
     Returns:
@@ -454,6 +456,7 @@ def write_compare_report(
              "models": ", ".join(models), "scheme": evaluated.get("scheme"), "reference model": evaluated.get("reference"),
              "bundle overrides": " ".join(evaluated.get("overrides") or []) or None,
              "presets": ", ".join(evaluated.get("presets") or []) or None, "cases per model": summary.get("n_cases"),
+             "training seeds": ", ".join(map(str, evaluated.get("training_seeds") or [])) or None,
              "summary.json": evaluated.get("summary_json"), "glsmonai": summary.get("glsmonai_version")}
     sections = ["<h2>What was compared</h2>", _facts(facts), "<h2>Models</h2>", _MODELS_NOTE]
     columns = [c for c in table.columns if c != "model"]
@@ -484,7 +487,11 @@ def write_compare_report(
         for index, (image, panel) in enumerate(sorted(panels.items())):
             if Path(panel).is_file():
                 figures[image] = thumbs.from_overlay(index, panel)
-    wide = cases.pivot(index=["fold", "image", "group"], columns="model", values="dice") \
+    per_case = cases
+    if "seed" in cases and cases["seed"].nunique() > 1:  # several training seeds: each model's mean over them
+        per_case = cases.groupby(["model", "fold", "image", "group"], sort=False, as_index=False)["dice"].mean() \
+            if "dice" in cases else cases.drop_duplicates(["model", "fold", "image", "group"])
+    wide = per_case.pivot(index=["fold", "image", "group"], columns="model", values="dice") \
         if "dice" in cases and len(cases) else pd.DataFrame()  # one row per case that was scored
     rows, attrs = [], []
     if not wide.empty:

@@ -7,7 +7,8 @@ import json
 import logging
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +24,8 @@ from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["AREAS", "compare_summary", "evaluate_folder", "evaluate_summary", "statistics_dict", "write_csv", "write_json"]
+__all__ = ["AREAS", "CaseFiles", "FolderScores", "ScoredCase", "compare_summary", "evaluate_folder", "evaluate_summary",
+           "score_folder", "statistics_dict", "write_csv", "write_json"]
 
 #: the mask sizes in mm² (NaN where a file records no pixel size), after :data:`~glsmonai.evaluation.scoring.COUNTS`
 AREAS = ("ref_mm2", "pred_mm2")
@@ -122,7 +124,8 @@ def compare_summary(
     """The ``summary.json`` document of a ``glsmonai compare`` run.
 
     Args:
-        cases: ``cases.csv``: ``model, fold, image, group`` and the per-case scores, one row per model and case.
+        cases: ``cases.csv``: ``model, fold, image, group`` (and ``seed``) and the per-case scores, one row per model
+            and case (and training seed).
         table: ``table.csv``, one row per model.
         paired, levers: ``paired.csv`` and ``levers.csv`` (``None``: no variants).
         evaluated: what was compared (datalist, models, folds, overrides), kept as given.
@@ -143,8 +146,12 @@ def compare_summary(
         stats = statistics_dict(summarise_cases(one, metrics, errors, np.asarray(windows) if len(errors) and windows is not None
                                                 else None))
         row = table[table["model"] == model].to_dict("records")
-        models[model] = {"n_cases": len(one), "mean": {m: v["mean"] for m, v in stats.items()}, "statistics": stats,
-                         "table": row[0] if row else {}, "cases": one.drop(columns="model").to_dict("records")}
+        # with several training seeds a case has a row per seed: n_cases counts cases, n_seeds the seeds
+        seeds = {"n_seeds": int(one["seed"].nunique())} if "seed" in one and one["seed"].nunique() > 1 else {}
+        n_cases = len(one.drop_duplicates(["fold", "image"])) if seeds else len(one)
+        models[model] = {"n_cases": n_cases, **seeds, "mean": {m: v["mean"] for m, v in stats.items()},
+                         "statistics": stats, "table": row[0] if row else {},
+                         "cases": one.drop(columns="model").to_dict("records")}
     return {
         "tool": "glsmonai compare",
         "glsmonai_version": package_version(),
@@ -176,6 +183,132 @@ def _predicted_keypoints(pred_dir: Path) -> dict[str, np.ndarray]:
     return {stem: points for stem, (points, _) in read_keypoints_csv(path).items()} if path.is_file() else {}
 
 
+@dataclass(frozen=True)
+class CaseFiles:
+    """One case for :func:`score_folder`.
+
+    Attributes:
+        image: the case's name in the tables (the scan's or the reference's file name).
+        prediction: the predicted mask ``<stem>_seg.<ext>``; its stem names the case's rows in the folder's
+            ``keypoints.csv``.
+        reference: the reference label, or ``None`` (the case fails: no reference).
+        keypoints: ``(K, 2)`` ``[row, col]`` reference keypoints (e.g. the datalist's), or ``None``: the key
+            rule's on the reference, if any.
+    """
+
+    image: str
+    prediction: Path
+    reference: Path | None
+    keypoints: np.ndarray | None = None
+
+
+@dataclass
+class ScoredCase:
+    """What :func:`score_folder` measured on one case.
+
+    Attributes:
+        image, prediction, reference: as in :class:`CaseFiles`.
+        spacing: ``(row, col)`` pixel size of the reference in mm, ``None`` when it records none.
+        scores: :func:`~glsmonai.evaluation.scoring.score_case` with the pixel counts, without ``kp_errors``.
+        kp_errors: ``(K,)`` errors of the predicted keypoints (empty when either side has none).
+        window: ``(h, w)`` key-region window of the case (original pixels), or ``None``.
+        found: ``(K, 2)`` the predicted keypoints of ``keypoints.csv``, or ``None``.
+        centres: ``(K', 2)`` the key-region windows' centres (the rule's keypoints, else the reference's), or ``None``.
+    """
+
+    image: str
+    prediction: Path
+    reference: Path
+    spacing: tuple[float, float] | None
+    scores: dict
+    kp_errors: np.ndarray
+    window: tuple[int, int] | None
+    found: np.ndarray | None
+    centres: np.ndarray | None
+
+
+@dataclass
+class FolderScores:
+    """:func:`score_folder`'s result: the scored cases in order and ``(file, reason)`` of each failed one."""
+
+    cases: list[ScoredCase] = field(default_factory=list)
+    failures: list[tuple[str, str]] = field(default_factory=list)
+
+    def kp_errors(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(M,)`` every keypoint error of the cases in order, and ``(M, 2)`` the window of each error's case."""
+        errors = [e for c in self.cases for e in c.kp_errors]
+        windows = [c.window for c in self.cases for _ in c.kp_errors]
+        return np.asarray(errors, np.float64), np.asarray(windows, np.float64).reshape(-1, 2)
+
+
+def score_folder(
+    pred_dir: str | os.PathLike,
+    cases: Iterable[CaseFiles],
+    label_value: int | None = None,
+    key_rule: str | None = None,
+    window: tuple[int, int] | Callable[[tuple[int, int]], tuple[int, int]] | None = None,
+    on_case: Callable[[int, ScoredCase, np.ndarray, np.ndarray], None] | None = None,
+    labels: str | os.PathLike | None = None,
+) -> FolderScores:
+    """Score one folder of predictions case by case: the folder scorer of both ``evaluate`` and ``compare``.
+
+    Each case's prediction and reference are read, the reference's foreground taken (``label_value``), and
+    :func:`~glsmonai.evaluation.scoring.score_case` measures them with the pixel counts and, where the
+    reference records it, its pixel size; the predicted keypoints come from ``pred_dir``'s ``keypoints.csv``
+    (``predict``'s) and are measured against the case's reference keypoints.
+
+    Args:
+        pred_dir: the prediction folder (its ``keypoints.csv``, when there is one).
+        cases: the cases, in the order of the result.
+        label_value: the reference label that is the foreground (default: any value above 0).
+        key_rule: a keypoint rule (:func:`~glsmonai.keypoints.get_rule`) run on each reference: its keypoints
+            centre the key-region windows and stand for the reference keypoints a case does not give.
+        window: the key-region window ``(h, w)`` in original pixels, or a function of the reference's
+            ``(rows, cols)`` giving it (e.g. a GLS model's own crop, which depends on the scan's size).
+        on_case: called after each scored case with its index in the result, the case and the two binary
+            masks (e.g. to draw its figure while the masks are in memory).
+        labels: where the references were looked for, named in the failure of a case without one.
+
+    Returns:
+        the scored cases and the failures: a case whose files cannot be read, or whose prediction and
+        reference differ in shape, or whose keypoints do not match, is logged and left out, and the others
+        are scored.
+    """
+    predicted = _predicted_keypoints(Path(pred_dir))
+    rule = get_rule(key_rule) if key_rule else None
+    result = FolderScores()
+    for case in cases:
+        name = reference_name(case.prediction)
+        try:
+            if case.reference is None:
+                raise FileNotFoundError(f"no reference {name}.*{f' in {labels}' if labels is not None else ''} "
+                                        f"for {case.prediction.name}")
+            pred = read_image(case.prediction)[0] > 0
+            ref_map, geometry = read_image(case.reference)
+            ref = foreground(ref_map, label_value)
+            points = rule(ref_map) if rule is not None else None  # the key-region windows' centres
+            ref_points = case.keypoints if case.keypoints is not None else points
+            size = window(geometry.shape) if callable(window) else window
+            found = predicted.get(name)
+            spacing = geometry.pixel_size_mm()
+            try:
+                scores = score_case(pred, ref, ref_points, found, size, window_points=points, with_counts=True,
+                                    spacing=spacing)
+            except ValueError as err:
+                raise ValueError(f"{case.prediction} vs {case.reference}: {err}") from None
+        except (OSError, ValueError) as err:
+            logger.error("%s", err)
+            result.failures.append((str(case.prediction), str(err)))
+            continue
+        errors = np.asarray(scores.pop("kp_errors", ()), np.float64)
+        scored = ScoredCase(case.image, case.prediction, case.reference, spacing, scores, errors, size, found,
+                            points if points is not None else ref_points)
+        result.cases.append(scored)
+        if on_case is not None:
+            on_case(len(result.cases) - 1, scored, pred, ref)
+    return result
+
+
 def evaluate_folder(
     pred_dir: str | os.PathLike,
     labels_dir: str | os.PathLike,
@@ -191,8 +324,8 @@ def evaluate_folder(
     """Score every ``<name>_seg.<ext>`` in ``pred_dir`` against ``<name>.<ext>`` in ``labels_dir``
     (a reference ``<name>`` with another extension is used when none has the same one).
 
-    Writes ``csv_path`` (``image, dice, iou, hd95`` per case, scored by
-    :func:`~glsmonai.evaluation.scoring.score_case`) and ``<csv stem>_summary.csv`` beside it.
+    Writes ``csv_path`` (``image, dice, iou, hd95`` per case, scored by :func:`score_folder`) and
+    ``<csv stem>_summary.csv`` beside it.
     When ``pred_dir`` holds the predictor's ``keypoints.csv`` and references keypoints are known (given
     by the datalist, or found by ``key_rule`` on each reference), also ``<csv stem>_keypoints.csv``
     (``image, k, error`` in original pixels) and summary rows ``kp_error`` and, with ``window``,
@@ -227,44 +360,33 @@ def evaluate_folder(
         label_value = load_task(labels_dir).get("label_value")
     if (key_rule is None) != (window is None):
         raise ValueError("key-region metrics need both a keypoint rule and a window size")
-    rule = get_rule(key_rule) if key_rule else None
-    columns = ["image", "dice", "iou", "hd95"] + (["key_dice", "key_iou"] if rule else [])
-    predicted = _predicted_keypoints(Path(pred_dir))
-    given = datalist_keypoints(labels_dir, split, dataset_dir) if labels_dir.is_file() and predicted else {}
-    given = {split_ext(image)[0]: points for image, points in given.items()}
+    columns = ["image", "dice", "iou", "hd95"] + (["key_dice", "key_iou"] if key_rule else [])
+    # a datalist's keypoints are the references of the predicted ones (only read when there are predicted ones)
+    given = datalist_keypoints(labels_dir, split, dataset_dir) \
+        if labels_dir.is_file() and (Path(pred_dir) / "keypoints.csv").is_file() else {}
+    given = {split_ext(image)[0]: np.asarray(points, float) for image, points in given.items()}
     page = csv_path.with_name(f"{csv_path.stem}.html")
     figures = CaseFigures(page) if html else None
     scans = {split_ext(image)[0]: image for image, _ in scan_list(labels_dir, split, dataset_dir)} \
         if html and labels_dir.is_file() else {}  # a datalist names the scans: the drawn thumbnails show them
-    rows, kp_rows, failures, cases, links = [], [], [], [], []
-    for pred_path, ref_path in pairs:
-        name = reference_name(pred_path)
-        try:
-            if ref_path is None:
-                raise FileNotFoundError(f"no reference {name}.* in {labels_dir} for {pred_path.name}")
-            pred, _ = read_image(pred_path)
-            ref_map, ref_geometry = read_image(ref_path)
-            ref = foreground(ref_map, label_value)
-            points = rule(ref_map) if rule is not None else None  # the key-region windows' centres
-            spacing = ref_geometry.pixel_size_mm()
-            try:
-                scores = score_case(pred, ref, given.get(name, points), predicted.get(name), window, window_points=points,
-                                    with_counts=True, spacing=spacing)
-            except ValueError as err:
-                raise ValueError(f"{pred_path} vs {ref_path}: {err}") from None
-            errors = scores.pop("kp_errors", ())
-            kp_rows += [{"image": ref_path.name, "k": k, "error": e} for k, e in enumerate(errors)]
-            rows.append({"image": ref_path.name, **scores})
-            cases.append({"image": ref_path.name, "prediction": os.path.abspath(pred_path),
-                          "reference": os.path.abspath(ref_path), "spacing_mm": spacing, **scores,
-                          **({"kp_errors": list(errors)} if len(errors) else {})})
-        except (OSError, ValueError) as err:
-            logger.error("%s", err)
-            failures.append((str(pred_path), str(err)))
-            continue
-        if figures is not None:
-            links.append(_case_figure(figures, len(cases) - 1, Path(pred_dir), name, pred_path, pred, ref,
-                                      scans.get(name), predicted.get(name, points), window))
+    links: list[dict[str, str] | None] = []
+
+    def figure(index: int, case: ScoredCase, pred: np.ndarray, ref: np.ndarray) -> None:
+        name = reference_name(case.prediction)
+        keypoints = case.found if case.found is not None else (case.centres if key_rule else None)
+        links.append(_case_figure(figures, index, Path(pred_dir), name, case.prediction, pred, ref, scans.get(name),
+                                  keypoints, window))
+
+    wanted = [CaseFiles(ref.name if ref is not None else pred.name, pred, ref, given.get(reference_name(pred)))
+              for pred, ref in pairs]
+    scored = score_folder(pred_dir, wanted, label_value, key_rule, window, figure if figures is not None else None,
+                          labels=labels_dir)
+    failures = scored.failures
+    rows = [{"image": c.image, **c.scores} for c in scored.cases]
+    kp_rows = [{"image": c.image, "k": k, "error": e} for c in scored.cases for k, e in enumerate(c.kp_errors)]
+    cases = [{"image": c.image, "prediction": os.path.abspath(c.prediction), "reference": os.path.abspath(c.reference),
+              "spacing_mm": c.spacing, **c.scores, **({"kp_errors": list(c.kp_errors)} if len(c.kp_errors) else {})}
+             for c in scored.cases]
     table = pd.DataFrame(rows, columns=columns)
     kp_table = pd.DataFrame(kp_rows, columns=["image", "k", "error"])
     if kp_rows:

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from glsmonai.cli import main as cli_main
-from glsmonai.evaluation.compare import paired_runs, paired_table
+from glsmonai.evaluation.paired import paired_runs, paired_table
 
 
 def test_paired_table_pairs_cases_and_skips_missing_scores():
@@ -60,7 +60,7 @@ def test_compare_two_folds_end_to_end(tiny_iris, tmp_path, caplog):
         assert cli_main([*base, *ARGS]) == 0
     assert "[1/4] unet, fold 1 of 2: training" in caplog.text and "[4/4] gls trained in" in caplog.text
     cases = pd.read_csv(tmp_path / "cases.csv")
-    assert list(cases.columns[:4]) == ["model", "fold", "image", "group"]
+    assert list(cases.columns[:5]) == ["model", "fold", "seed", "image", "group"] and (cases["seed"] == 0).all()
     for model in ("unet", "gls"):  # every phantom once per model, as a test case of its fold
         one = cases[cases["model"] == model]
         assert sorted(one["image"]) == sorted(f"iris_s3_{i:04d}.nii.gz" for i in range(10))
@@ -115,9 +115,11 @@ def test_compare_reference_must_be_compared(tiny_iris, tmp_path):
 
 
 def test_a_preset_is_an_overlay_that_must_exist(tiny_iris, tmp_path):
-    from glsmonai.evaluation.compare import _train
+    from glsmonai.experiments.rounds import DatalistFile
+    from glsmonai.experiments.training import train_model
     from glsmonai.resources import configs_dir
 
+    datalist = DatalistFile.read(tiny_iris / "datalist.json", tiny_iris)
     with pytest.raises(FileNotFoundError, match="nosuch.json"):
-        _train("gls", configs_dir(), tiny_iris / "datalist.json", tiny_iris, tmp_path, [], presets=["nosuch"])
+        train_model("gls", configs_dir(), datalist, tmp_path, [], presets=["nosuch"])
     assert (configs_dir() / "cpu.json").is_file()

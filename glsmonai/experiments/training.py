@@ -1,0 +1,154 @@
+"""Training one model of a comparison: the bundle run as a subprocess, resumed when it finished before.
+
+Every model is the bundle ``configs/train.json`` with the preset overlays (e.g. ``cpu.json``), the model's
+own overlay (:data:`MODELS`) and the comparison's overrides. With several training seeds each seed's
+training is its own run, the seed given to the bundle as its ``seed`` override (:func:`training_seeds`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from glsmonai.experiments.rounds import DatalistFile
+from glsmonai.utils import atomic_write
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MODELS", "TIMING_FILE", "TrainingSeed", "bundle_files", "train_model", "training_seeds"]
+
+#: model name -> overlay on train.json, relative to the bundle's configs folder (None: GLS itself)
+MODELS: dict[str, str | None] = {
+    "unet": "baselines/unet.json",
+    "unetpp": "baselines/unetpp.json",
+    "cenet": "baselines/cenet.json",
+    "gs": "baselines/gs.json",
+    "gls": None,
+    "gls_working": "crop_working.json",
+    "gls_original": "crop_original.json",
+}
+#: written into a run's folder after its training succeeded: seconds, overrides and the datalist's digest
+TIMING_FILE = "train_time.json"
+
+
+def bundle_files(configs: Path, model: str, presets: Sequence[str] = ()) -> list[Path]:
+    """The config files of ``model``: ``train.json``, each preset overlay, then the model's overlay.
+
+    Raises:
+        FileNotFoundError: one of them is missing.
+    """
+    files = [configs / "train.json", *(configs / f"{p}.json" for p in presets)]
+    files += [configs / MODELS[model]] if MODELS[model] else []
+    missing = [c for c in files if not c.is_file()]
+    if missing:
+        raise FileNotFoundError(f"bundle config not found: {missing[0]}")
+    return files
+
+
+@dataclass(frozen=True)
+class TrainingSeed:
+    """One training seed of a comparison.
+
+    Attributes:
+        value: the bundle's ``seed``.
+        folder: ``""`` (one seed per model: the run folders of a comparison without seeds, so such runs
+            resume) or ``seed<value>``.
+        overrides: the comparison's overrides with this seed's ``--seed`` (unchanged with one seed).
+    """
+
+    value: int
+    folder: str
+    overrides: tuple[str, ...]
+
+
+def _override(overrides: Sequence[str], key: str) -> str | None:
+    """The value of the last ``--key value`` in ``overrides``."""
+    values = [overrides[i + 1] for i in range(len(overrides) - 1) if overrides[i] == f"--{key}"]
+    return values[-1] if values else None
+
+
+def _bundle_seed(files: Sequence[Path]) -> int:
+    """The ``seed`` the bundle's config files set (the last one that sets it wins), 0 when none does."""
+    seed = 0
+    for path in files:
+        content = json.loads(path.read_text())
+        if isinstance(content, dict) and isinstance(content.get("seed"), int):
+            seed = content["seed"]
+    return seed
+
+
+def training_seeds(n_seeds: int, overrides: Sequence[str], files: Sequence[Path] = ()) -> list[TrainingSeed]:
+    """The training seeds of a comparison: ``base, base + 1, ..., base + n_seeds - 1``.
+
+    ``base`` is the overrides' ``--seed`` (``--set seed=N``), else the ``seed`` of the bundle's config
+    ``files``, else 0. With one seed the overrides are left as they are and the runs keep the folders of
+    a comparison without seeds; with more, each seed's overrides end in ``--seed <value>`` and its runs
+    go into ``seed<value>/``.
+
+    Raises:
+        ValueError: ``n_seeds < 1`` or a ``--seed`` override that is not an integer.
+    """
+    if n_seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, got {n_seeds}")
+    given = _override(overrides, "seed")
+    try:
+        base = int(given) if given is not None else _bundle_seed(files)
+    except ValueError:
+        raise ValueError(f"the training seed must be an integer, got seed={given!r}") from None
+    if n_seeds == 1:
+        return [TrainingSeed(base, "", tuple(overrides))]
+    plain = [o for i, o in enumerate(overrides)
+             if o != "--seed" and not (i > 0 and overrides[i - 1] == "--seed")]
+    return [TrainingSeed(base + i, f"seed{base + i}", (*plain, "--seed", str(base + i))) for i in range(n_seeds)]
+
+
+def train_model(
+    model: str, configs: Path, datalist: DatalistFile, out: Path, overrides: Sequence[str], presets: Sequence[str] = (),
+) -> tuple[float, bool]:
+    """Train one model into ``out``; return the seconds its training took and whether it ran now.
+
+    The bundle is :func:`bundle_files` (``configs/train.json``, each preset overlay ``configs/<preset>.json``,
+    the model's overlay), then ``overrides``.
+
+    A model whose training finished earlier (``out/train_time.json`` written after a successful run,
+    with the same overrides and the same datalist content) is not trained again: an interrupted
+    comparison goes on where it stopped. (Records written before the datalist's digest was kept are
+    matched on the overrides alone.)
+
+    Raises:
+        FileNotFoundError: a config file is missing.
+        RuntimeError: the training failed (the message names its log).
+    """
+    timing = out / TIMING_FILE
+    digest = datalist.sha256
+    recorded = [*(f"preset={p}" for p in presets), *overrides]  # what the record is matched on
+    if timing.is_file():
+        done = json.loads(timing.read_text())
+        if done.get("overrides") == recorded and done.get("datalist_sha256", digest) == digest:
+            logger.info("%s: trained earlier (%s), not retrained", model, timing)
+            return float(done["seconds"]), False
+        logger.info("%s: earlier training used other overrides %s or another datalist: retraining", model,
+                    done.get("overrides"))
+        timing.unlink()
+    files = [str(f) for f in bundle_files(configs, model, presets)]
+    cmd = [
+        sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(files),
+        "--dataset_dir", str(datalist.dataset_dir), "--datalist", str(datalist.path), "--output_dir", str(out),
+        "--progress", "false", *overrides,
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out / "train.log", "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise RuntimeError(f"training {model} failed (exit {proc.returncode}); see {out / 'train.log'}")
+    seconds = time.perf_counter() - start
+    record = {"seconds": seconds, "overrides": recorded, "datalist_sha256": digest}
+    atomic_write(timing, lambda tmp: tmp.write_text(json.dumps(record)))
+    return seconds, True
