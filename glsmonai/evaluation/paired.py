@@ -53,6 +53,7 @@ def paired_table(
     n_boot: int = 10000,
     seed: int = 0,
     level: float = 0.95,
+    paired_seeds: bool = False,
 ) -> pd.DataFrame:
     """Paired per-case differences ``model - reference`` with bootstrap intervals over groups and seeds.
 
@@ -63,6 +64,8 @@ def paired_table(
         metrics: the columns compared; a metric missing from ``cases`` gets no rows.
         n_boot, seed, level: see :func:`~glsmonai.evaluation.statistics.hierarchical_paired_difference`
             (with one seed per model, :func:`~glsmonai.evaluation.statistics.paired_difference`).
+        paired_seeds: the models are predictions of the same trained networks (a variant and its model): seed
+            ``s`` of one is paired with seed ``s`` of the other, and both must have the same seeds.
 
     Returns:
         one row per other model and metric (:data:`PAIRED_COLUMNS`): ``model, reference, metric, mean, lo, hi,
@@ -70,7 +73,7 @@ def paired_table(
         score (``n = 0`` and NaN statistics when none).
 
     Raises:
-        ValueError: ``reference`` has no rows in ``cases``.
+        ValueError: ``reference`` has no rows in ``cases``; with ``paired_seeds``, a model with other seeds.
     """
     if reference not in set(cases["model"]):
         raise ValueError(f"reference model {reference!r} is not among the compared models {sorted(set(cases['model']))}")
@@ -82,6 +85,9 @@ def paired_table(
             if metric not in cases:
                 continue
             ours, theirs = seed_matrix(cases, model, metric), seed_matrix(cases, reference, metric)
+            if paired_seeds and list(ours.columns) != list(theirs.columns):
+                raise ValueError(f"{model} has the seeds {list(ours.columns)}, {reference} {list(theirs.columns)}: "
+                                 "predictions of the same networks have the same seeds")
             pair = pd.concat({"model": ours, "reference": theirs}, axis=1, join="inner").dropna()
             row = {"model": model, "reference": reference, "metric": metric}
             if pair.empty:
@@ -91,7 +97,7 @@ def paired_table(
             groups = pair.index.get_level_values("group").astype(str).to_numpy()
             rows.append({**row, **hierarchical_paired_difference(
                 pair["model"].to_numpy(np.float64), pair["reference"].to_numpy(np.float64), groups,
-                n_boot=n_boot, seed=seed, level=level)})
+                n_boot=n_boot, seed=seed, level=level, paired_seeds=paired_seeds)})
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
@@ -117,15 +123,16 @@ def paired_runs(before: str | os.PathLike, after: str | os.PathLike, models: Seq
     return paired, paired_markdown(paired, 10000, seed, 0.95)
 
 
-def paired_markdown(paired: pd.DataFrame, n_boot: int, seed: int, level: float) -> str:
+def paired_markdown(paired: pd.DataFrame, n_boot: int, seed: int, level: float, paired_seeds: bool = False) -> str:
     """``paired.md``: a header saying how to read it, then one row per model and metric (with the seed counts
-    when a model was trained with more than one seed)."""
+    when a model was trained with more than one seed; ``paired_seeds``: as :func:`paired_table` drew them)."""
     references = list(dict.fromkeys(paired["reference"]))
     reference = references[0] if len(references) == 1 else "reference"
     seeded = "n_seeds" in paired and bool((paired[["n_seeds", "n_seeds_ref"]] > 1).any().any())
+    within = ("the training seeds, the same for both (the two are predictions of the same trained networks)"
+              if paired_seeds else "each model's training seeds, independently of the other model's")
     how = (f"{level * 100:g} % hierarchical bootstrap interval (groups resampled with replacement, and within each "
-           "drawn group each model's training seeds, independently of the other model's; "
-           f"{n_boot} resamples, seed {seed}: it covers patients and training runs)" if seeded else
+           f"drawn group {within}; {n_boot} resamples, seed {seed}: it covers patients and training runs)" if seeded else
            f"{level * 100:g} % cluster-bootstrap interval (groups resampled with replacement, {n_boot} resamples, seed {seed})")
     lines = [
         f"Paired per-case differences, model - {reference}: mean over the cases both models scored, and its {how}. "

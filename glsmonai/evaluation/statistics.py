@@ -107,6 +107,7 @@ def hierarchical_paired_difference(
     n_boot: int = 10000,
     seed: int = 0,
     level: float = 0.95,
+    paired_seeds: bool = False,
 ) -> dict:
     """Mean paired difference of two models trained with several seeds, and an interval that covers both
     the patients and the training seeds (a two-level, hierarchical bootstrap).
@@ -130,18 +131,25 @@ def hierarchical_paired_difference(
     (``S = S_ref = 1``) nothing is drawn within the groups and the result is
     :func:`paired_difference` of ``model[:, 0] - reference[:, 0]``, number for number.
 
+    ``paired_seeds`` is for two predictions of the same trained networks (a prediction-time variant and
+    its own model: column ``s`` of both comes from the one network trained with seed ``s``): then seed
+    ``s`` of one does belong with seed ``s`` of the other, and the seeds drawn within a group are the
+    same for both (the bootstrap of the per-seed differences ``model - reference``), so the interval
+    holds the variant's effect and how it varies between trained networks, not the networks' own spread.
+
     Args:
         model: ``(N, S)`` the model's per-case scores, one column per training seed; finite.
         reference: ``(N, S_ref)`` the reference's scores of the same cases; finite.
         groups: ``(N,)`` the group (patient) of each case.
         n_boot, seed, level: as in :func:`paired_difference`.
+        paired_seeds: draw the same seeds for both (``S = S_ref``; column ``s`` of both from one network).
 
     Returns:
         ``{"mean", "lo", "hi", "n", "n_groups", "n_seeds", "n_seeds_ref"}``.
 
     Raises:
-        ValueError: the arrays are empty, not finite, not 2D, or of different case counts; ``n_boot < 1``;
-            ``level`` outside ``(0, 1)``.
+        ValueError: the arrays are empty, not finite, not 2D, or of different case counts (or, with
+            ``paired_seeds``, seed counts); ``n_boot < 1``; ``level`` outside ``(0, 1)``.
     """
     a = np.asarray(model, dtype=np.float64)
     b = np.asarray(reference, dtype=np.float64)
@@ -152,6 +160,11 @@ def hierarchical_paired_difference(
     if len(a) and (a.shape[1] == 0 or b.shape[1] == 0):
         raise ValueError(f"{what}: each model needs at least one seed, got shapes {a.shape} and {b.shape}")
     seeds = {"n_seeds": int(a.shape[1]), "n_seeds_ref": int(b.shape[1])}
+    if paired_seeds:
+        if a.shape != b.shape:
+            raise ValueError(f"{what}: paired seeds need the same seeds for both, got shapes {a.shape} and {b.shape}")
+        if a.shape[1] > 1:  # the per-seed differences against nothing: their seeds drawn once, for both
+            return {**hierarchical_paired_difference(a - b, np.zeros((len(a), 1)), labels, n_boot, seed, level), **seeds}
     if a.shape[1] == b.shape[1] == 1:
         try:
             return {**paired_difference(a[:, 0] - b[:, 0], labels, n_boot, seed, level), **seeds}

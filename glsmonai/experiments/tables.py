@@ -151,7 +151,8 @@ def write_tables(
 ) -> Tables:
     """Write ``cases.csv``, ``folds.csv``, ``kp_errors.csv`` (when known), ``table.csv`` / ``table.md`` (the table, then
     ``note``), ``seeds.csv``, ``paired.csv`` / ``paired.md`` against ``reference`` and, when ``names`` hold
-    variants ``<model>+<variant>``, ``levers.csv`` / ``levers.md`` (each variant against its own model).
+    variants ``<model>+<variant>``, ``levers.csv`` / ``levers.md`` (each variant against its own model, seed
+    with seed: the same trained networks).
 
     Args:
         cases, timings, kp_errors, costs, names: see :func:`model_table`.
@@ -169,11 +170,12 @@ def write_tables(
     levers = None
     variants = [name for name in names if "+" in name]
     if variants:
+        # a variant predicts with its model's own networks: seed s of the one belongs with seed s of the other
         levers = pd.concat([paired_table(cases[cases["model"].isin([name.partition("+")[0], name])],
-                                         name.partition("+")[0], n_boot=n_boot, seed=seed) for name in variants],
-                           ignore_index=True)
+                                         name.partition("+")[0], n_boot=n_boot, seed=seed, paired_seeds=True)
+                            for name in variants], ignore_index=True)
         write_csv(levers, out / "levers.csv")
-        atomic_write(out / "levers.md", lambda tmp: tmp.write_text(paired_markdown(levers, n_boot, seed, 0.95)))
+        atomic_write(out / "levers.md", lambda tmp: tmp.write_text(paired_markdown(levers, n_boot, seed, 0.95, True)))
     write_csv(table, out / "table.csv")
     write_csv(cases, out / "cases.csv")
     write_csv(timings[[c for c in FOLD_COLUMNS if c in timings]], out / "folds.csv")

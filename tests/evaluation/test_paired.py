@@ -55,3 +55,17 @@ def test_a_case_twice_for_one_seed_is_refused():
     cases = cases_of({("unet", 0): [0.8] * 5, ("gls", 0): [0.9] * 5})
     with pytest.raises(ValueError, match="'gls': case a1 .*appears twice"):
         paired_table(pd.concat([cases, cases[cases["model"] == "gls"].head(1)]), "unet")
+
+
+def test_a_variant_is_paired_seed_with_seed_with_its_own_model():
+    scores = {("gls", 0): [0.80, 0.70, 0.90, 0.60, 0.75], ("gls", 1): [0.60, 0.50, 0.70, 0.40, 0.55]}
+    scores |= {("gls+tta", s): [d + 0.02 for d in dice] for (_, s), dice in list(scores.items())}
+    cases = cases_of(scores)
+    lever = paired_table(cases, "gls", metrics=["dice"], paired_seeds=True).iloc[0]
+    assert (lever["mean"], lever["lo"], lever["hi"]) == pytest.approx((0.02, 0.02, 0.02), abs=1e-12)
+    apart = paired_table(cases, "gls", metrics=["dice"]).iloc[0]  # as if the networks were other trainings
+    assert apart["lo"] < 0.0 < 0.04 < apart["hi"]
+    assert "the same for both" in paired_markdown(pd.DataFrame([lever]), 10000, 0, 0.95, paired_seeds=True)
+    with pytest.raises(ValueError, match="same seeds"):
+        paired_table(cases[~((cases["model"] == "gls+tta") & (cases["seed"] == 1))], "gls", metrics=["dice"],
+                     paired_seeds=True)

@@ -122,3 +122,22 @@ def test_hierarchical_bad_input():
         hierarchical_paired_difference([[0.1, np.nan]], [[0.1, 0.2]], ["a"])
     with pytest.raises(ValueError, match="2 differences but 1 group"):
         hierarchical_paired_difference([[0.1], [0.2]], [[0.1], [0.2]], ["a"])
+
+
+def test_paired_seeds_for_predictions_of_the_same_networks():
+    # a variant and its model, both from the networks of seeds 0 and 1: seed s goes with seed s. Here the variant
+    # adds exactly 0.1 to each network's score, so the interval is that 0.1, whatever the networks' spread
+    model, variant = [[0.0, 1.0]], [[0.1, 1.1]]
+    lever = hierarchical_paired_difference(variant, model, ["a"], paired_seeds=True)
+    assert (lever["mean"], lever["lo"], lever["hi"]) == pytest.approx((0.1, 0.1, 0.1), abs=1e-12)
+    assert hierarchical_paired_difference(variant, model, ["a"])["lo"] == pytest.approx(-0.9)  # drawn apart
+    # literal numbers on the six cases: the per-seed differences resampled seed by seed within the patients
+    paired = hierarchical_paired_difference(MODEL_MEANS[:, None] + SPREAD, REFERENCE, GROUPS, n_boot=4000,
+                                            paired_seeds=True)
+    assert (paired["lo"], paired["hi"]) == pytest.approx((0.005325, 0.0914345238095239), abs=1e-12)
+    # one seed each: the cluster bootstrap again
+    better = REFERENCE[:, :1] + [[0.05], [0.0], [0.1], [0.02], [-0.03], [0.04]]
+    one = hierarchical_paired_difference(better, REFERENCE[:, :1], GROUPS, paired_seeds=True)
+    assert one == {**paired_difference(better[:, 0] - REFERENCE[:, 0], GROUPS), "n_seeds": 1, "n_seeds_ref": 1}
+    with pytest.raises(ValueError, match="same seeds"):
+        hierarchical_paired_difference([[0.1, 0.2]], [[0.1]], ["a"], paired_seeds=True)
