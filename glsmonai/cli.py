@@ -402,7 +402,7 @@ def build_parser() -> argparse.ArgumentParser:
         "same models, folds and cases that differ only in their training seed (--set seed=N; a run's seed is its "
         "cases.csv seed column, else that override, else the next free number) and write the tables compare writes "
         "into --out: cases.csv with each row's seed, folds.csv, table.csv/.md with each model's seed-to-seed spread "
-        "and training minutes per seed, seeds.csv, paired.csv/.md (95%% interval resampling patients and, within "
+        "and training minutes per seed, seeds.csv, paired.csv/.md (95 % interval resampling patients and, within "
         "them, each model's seeds), levers.csv/.md when the runs hold variants, summary.json and report.html.")
     p.add_argument("runs", nargs="+", metavar="RUN_DIR", help="compare output folders")
     p.add_argument("--out", required=True, help="folder of the pooled tables (not one of the runs)")

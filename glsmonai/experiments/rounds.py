@@ -137,9 +137,8 @@ def plan_rounds(source: DatalistFile, out: Path, folds: int, seed: int, val_frac
     """
     if folds == 0:
         split = "testing" if source.content.get("testing") else "validation"
-        round_ = Round(0, source, split, "")
-        round_.cases  # noqa: B018 (checked before anything trains)
-        return [round_]
+        source.cases(split)  # raises before anything trains when the split cannot be scored
+        return [Round(0, source, split, "")]
     if folds < 2:
         raise ValueError(f"--folds must be 0 (the datalist's own split) or at least 2, got {folds}")
     paths = write_fold_datalists(source.path, out / "folds", folds, seed, val_fraction)
