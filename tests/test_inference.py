@@ -12,7 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
-import glsmonai.inference as inference
+import glsmonai.inference.predict_from_raw_data as inference
 from glsmonai.cli import build_parser
 from glsmonai.evaluation.compare import VARIANTS
 from glsmonai.inference import Predictor, run_inference
