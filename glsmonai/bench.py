@@ -408,10 +408,12 @@ def _fill_scans(folder: Path, sources: Sequence[Path], n: int) -> None:
 def _write_untrained_model(folder: Path, settings: BenchSettings) -> Path:
     """A model folder whose three stage checkpoints hold one seeded-random (untrained) :class:`GLSNet`."""
     from glsmonai.model_folder import stage_checkpoint, write_model_info
+    from glsmonai.transforms.pipeline import DEFAULT_INTENSITY_PERCENTILES
 
     torch.manual_seed(0)
     net = GLSNet(crop_size=settings.crop_size, channels=settings.channels, keypoint_band=3)
-    write_model_info(folder, net, {"image_size": list(settings.image_size), "intensity_percentiles": [0.5, 99.5],
+    write_model_info(folder, net, {"image_size": list(settings.image_size),
+                                   "intensity_percentiles": list(DEFAULT_INTENSITY_PERCENTILES),
                                    "flip_swap": [[0, 1]], "num_components": 2, "label_value": None})
     for stage in STAGE_NAMES:
         torch.save(net.state_dict(), stage_checkpoint(folder, stage))
@@ -476,7 +478,7 @@ def _batch(prepared: Sequence[dict], indices: Iterable[int], device: torch.devic
 def network_seconds(predictor, prepared: Sequence[dict], n: int, batch: int, warmup: int, device: torch.device) -> float:
     """Seconds ``predictor.network`` takes on ``n`` scans in batches of ``batch`` (no grad; twice per batch,
     the second flipped left-right, when the predictor mirrors), after ``warmup`` untimed batches."""
-    passes = 2 if predictor.tta else 1
+    passes = 2 if predictor.options.tta else 1
     starts = list(range(0, n, batch))
     total = 0.0
     with torch.no_grad():
@@ -508,7 +510,7 @@ def predict_rows(settings: BenchSettings, device: torch.device, workdir: Path) -
         run = run_predict(workdir / "scans", workdir / f"predicted_{n}", model, device, batch_size)
         network = network_seconds(predictor, prepared, n, settings.predict_batch, settings.warmup, device)
         rows.append({"name": "predict", "scans": n, "scan_size": list(settings.scan_size), "batch_size": batch_size,
-                     "tta": bool(predictor.tta), **run, "seconds_per_scan": run["seconds"] / n,
+                     "tta": predictor.options.tta, **run, "seconds_per_scan": run["seconds"] / n,
                      "network_seconds": network, "network_seconds_per_scan": network / n,
                      "end_to_end_over_network": run["seconds"] / network})
         logger.info("predict %d scans: %.1f s end to end, %.1f s network, peak RSS %.0f MiB", n, run["seconds"],

@@ -47,16 +47,22 @@ def _components(value: str) -> int | str:
     return int(value)
 
 
+def _predict_options(args: argparse.Namespace):
+    """``predict``'s options as :class:`~glsmonai.inference.options.PredictOptions` (unset: as the model folder records)."""
+    from glsmonai.inference.options import PredictOptions
+
+    return PredictOptions(tta=args.tta, components=args.components, blend=args.blend, min_confidence=args.min_confidence,
+                          amp=args.amp, fusion=not args.no_fusion, keypoint_band=args.keypoint_band, stage=args.stage,
+                          engine=args.engine, exported=args.exported)
+
+
 def _predict(args: argparse.Namespace) -> int:
     from glsmonai.inference import run_inference
 
-    failures = run_inference(args.input, args.output, args.model, args.labels, args.device,
-                             overlays=not args.no_overlays, split=args.split, dataset_dir=args.dataset_dir,
-                             fusion=not args.no_fusion, keypoint_band=args.keypoint_band, tta=args.tta,
-                             components=args.components, blend=args.blend, min_confidence=args.min_confidence,
-                             batch_size=args.batch_size, num_workers=args.num_workers, amp=args.amp,
-                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume,
-                             engine=args.engine, exported=args.exported)
+    failures = run_inference(args.input, args.output, args.model, _predict_options(args), device=args.device,
+                             labels_dir=args.labels, overlays=not args.no_overlays, split=args.split,
+                             dataset_dir=args.dataset_dir, batch_size=args.batch_size, num_workers=args.num_workers,
+                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume)
     if args.measure:  # the measures of what was just predicted, as `glsmonai measure` gives them
         from pathlib import Path
 
@@ -264,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="segment every scan in a folder (NIfTI, MetaImage, NRRD, PNG, JPEG, BMP, TIFF, DICOM)")
     p.add_argument("-i", "--input", required=True, help="folder of scans, or a datalist JSON (see --split)")
     p.add_argument("-o", "--output", required=True, help="output folder (not the input folder)")
-    p.add_argument("-m", "--model", required=True, help="model folder (the training run's ckpt_dir)")
+    p.add_argument("-m", "--model", required=True, metavar="MODEL_DIR", help="trained model folder")
     p.add_argument("--labels", help="folder of reference labels <name>.<ext>, drawn in green on the overlays")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
@@ -285,6 +291,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="crop_space original, stage 3: the local prediction inside the windows instead of the fused one")
     p.add_argument("--keypoint-band", type=int, metavar="PX",
                    help="search keypoints within PX working pixels of the predicted boundary (0: anywhere; default: the model's)")
+    p.add_argument("--stage", choices=["stage1", "stage2", "stage3"],
+                   help="predict with this stage's best checkpoint (stage1: the global branch alone; default: the latest "
+                        "stage trained)")
     # left unset, the four options below take what the model folder records (the CPU preset records TTA and components)
     p.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
                    help="mirror test-time augmentation: average with the prediction of the left-right flipped scan "
@@ -439,7 +448,7 @@ def build_parser() -> argparse.ArgumentParser:
         "and/or model.onnx, export.json (settings, stage, input and output names, versions, and each file's largest "
         "difference from PyTorch on check scans) and a copy of gls_model.json into OUT, so that "
         "glsmonai predict -m OUT --engine torchscript|onnx runs the exported file.")
-    p.add_argument("-m", "--model", required=True, help="the trained model folder (a training run's ckpt_dir)")
+    p.add_argument("-m", "--model", required=True, metavar="MODEL_DIR", help="trained model folder")
     p.add_argument("-o", "--output", help="output folder (default bundles/gls/models under the current folder, the "
                    "model zoo's place for exported weights)")
     p.add_argument("--format", nargs="+", choices=["torchscript", "onnx"], default=["torchscript", "onnx"],

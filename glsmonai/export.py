@@ -1,4 +1,5 @@
-"""Export a trained GLS model folder to TorchScript and ONNX, and run the exported files in ``predict``.
+"""Export a trained GLS model folder to TorchScript and ONNX (running the files is
+:mod:`glsmonai.inference.exported_networks`'s business).
 
 The whole forward pass is exported: the global branch, the keypoint decoding, the windows at the
 keypoints, the local U-Net and the fusion network. The architecture comes from the model folder's
@@ -66,30 +67,23 @@ import torch.nn as nn
 import torch.nn.functional as F
 from torch import Tensor
 
-from glsmonai.model_folder import MODEL_INFO_FILE, load_trained, read_model_info, trained_stage
+from glsmonai.inference.exported_networks import EXPORT_FORMAT, EXPORTED_FILES, load_exported
+from glsmonai.model_folder import MODEL_INFO_FILE, ModelFolder, ModelSettings, NetworkArgs
 from glsmonai.networks import GLSKeys, GLSNet
-from glsmonai.stages import Stage, get_stage
-from glsmonai.transforms.pipeline import prediction_transforms
-from glsmonai.utils import atomic_write, error_line
+from glsmonai.stages import get_stage
+from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "DEFAULT_EXPORT_DIR", "ENGINES", "EXPORT_INFO_FILE", "EXPORTED_FILES", "ExportableGLS", "ExportedNetwork",
-    "check_inputs", "export_model", "exportable_network", "input_names", "load_exported", "max_abs_diff",
-    "open_exported", "output_names", "trace",
+    "DEFAULT_EXPORT_DIR", "EXPORT_INFO_FILE", "EXPORTED_FILES", "ExportableGLS", "check_inputs", "export_model",
+    "exportable_network", "input_names", "max_abs_diff", "output_names", "trace",
 ]
 
 #: where ``glsmonai export`` writes by default: the model zoo's place for exported weights
 DEFAULT_EXPORT_DIR = Path("bundles") / "gls" / "models"
-#: the file each export format writes
-EXPORTED_FILES: dict[str, str] = {"torchscript": "model.ts", "onnx": "model.onnx"}
-#: the prediction engines: the PyTorch network from the checkpoints, or an exported file
-ENGINES: tuple[str, ...] = ("torch", *EXPORTED_FILES)
 #: what an export records beside its files
 EXPORT_INFO_FILE = "export.json"
-#: the version of the exported contract (inputs, outputs, embedded information)
-EXPORT_FORMAT = 1
 
 _COMMON_OUTPUTS = (GLSKeys.GLOBAL, GLSKeys.HEATMAP, GLSKeys.KEYPOINTS, GLSKeys.SCORES, GLSKeys.CONFIDENCE)
 
@@ -200,7 +194,7 @@ def exportable_network(
     read from ``model_dir``; ``--ckpt_file`` then loads the same or another checkpoint into it).
 
     Args:
-        model_dir: a trained model folder (``ckpt_dir`` of a training run).
+        model_dir: a trained model folder (the bundle's ``model_dir``, alias ``ckpt_dir``).
         stage: the stage; default the latest one trained.
         load: load that stage's ``stageN_best.pt`` (else the weights are the initialisation).
 
@@ -208,21 +202,20 @@ def exportable_network(
         FileNotFoundError: not a model folder, or no checkpoint.
         ValueError: a baseline's folder, unreadable settings or a checkpoint that does not fit.
     """
-    info = read_model_info(model_dir)
-    args = dict(info["network"])
-    if "baseline" in args:
-        raise ValueError(f"{Path(model_dir) / MODEL_INFO_FILE}: a {args['baseline']} baseline; "
-                         "export takes GLS models only")
-    chosen = get_stage(stage) if stage else trained_stage(model_dir)
-    net = ExportableGLS(info["image_size"], chosen.name, **args)
+    folder = ModelFolder.open(model_dir)
+    network = folder.settings.network
+    if network.baseline:
+        raise ValueError(f"{folder.settings_file}: a {network.baseline} baseline; export takes GLS models only")
+    chosen = get_stage(stage) if stage else folder.trained_stage()
+    net = ExportableGLS(folder.settings.image_size, chosen.name, **network.to_dict())
     if load:
-        load_trained(net, model_dir, chosen)
+        folder.load(net, chosen)
     net.output = GLSKeys.FUSED.value
     return net.eval()
 
 
 def check_inputs(net: ExportableGLS, shapes: Sequence[Sequence[int]] | None = None, seed: int = 0,
-                 info: dict | None = None) -> tuple[torch.Tensor, ...]:
+                 settings: ModelSettings | None = None) -> tuple[torch.Tensor, ...]:
     """Inputs of the exported forward for a batch of random scans, prepared as ``predict`` prepares them.
 
     Args:
@@ -231,18 +224,16 @@ def check_inputs(net: ExportableGLS, shapes: Sequence[Sequence[int]] | None = No
             size and from each other, so the letterbox and, with ``crop_space original``, the source
             padding differ).
         seed: random seed of the scans.
-        info: the model folder's settings (intensity percentiles, window); default the network's own.
+        settings: the model folder's settings (intensity percentiles, window); default the network's own
+            (working size and arguments, the other settings at their defaults).
 
     Returns:
         the inputs in the order of :func:`input_names`, as float32 CPU tensors.
     """
-    info = info or {}
+    settings = settings or ModelSettings(tuple(net.image_size), NetworkArgs(net.build_args()))
     h, w = net.image_size
     shapes = shapes or [(int(h * 1.5) + 3, int(w * 2)), (h * 2, int(w * 1.25) + 1)]
-    transforms = prediction_transforms(
-        net.image_size, info.get("intensity_percentiles", (0.5, 99.5)), crop_space=net.crop_space,
-        crop_size=net.crop_size, crop_window=info.get("crop_window"), crop_window_mm=info.get("crop_window_mm"),
-    )
+    transforms = settings.prediction_transforms(net)
     rng = np.random.default_rng(seed)
     views = []
     for shape in shapes:
@@ -380,13 +371,14 @@ def export_model(
         raise ValueError(f"export formats must be among {list(EXPORTED_FILES)}, got {list(formats)}")
     if torch.device(device).type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda: no CUDA device here; trace on the CPU (--device cpu) or on a machine with one")
-    info = read_model_info(model_dir)
+    settings = ModelFolder.open(model_dir).settings
     net = exportable_network(model_dir, stage)
-    checks = [check_inputs(net, seed=2, info=info),
-              check_inputs(net, shapes=[(net.image_size[0] + 7, net.image_size[1] * 3 - 1)], seed=3, info=info)]
+    checks = [check_inputs(net, seed=2, settings=settings),
+              check_inputs(net, shapes=[(net.image_size[0] + 7, net.image_size[1] * 3 - 1)], seed=3, settings=settings)]
     names = output_names(net.crop_space)
     record: dict = {
-        **net.export_info(), "model_dir": str(model_dir), "settings": info, "torch": torch.__version__, "files": {},
+        **net.export_info(), "model_dir": str(model_dir), "settings": settings.to_dict(), "torch": torch.__version__,
+        "files": {},
         "check_inputs": [{name: list(t.shape) for name, t in zip(input_names(net.crop_space), inputs)}
                          for inputs in checks],
     }
@@ -417,168 +409,8 @@ def export_model(
                     ", ".join(f"{k} {v:.3g}" for k, v in diffs.items()))
     record["device"] = torch.device(device).type
     if out_dir.resolve() != model_dir.resolve():
-        settings = json.dumps(info, indent=1)
-        atomic_write(out_dir / MODEL_INFO_FILE, lambda tmp: tmp.write_text(settings))
+        copy = json.dumps(settings.to_dict(), indent=1)
+        atomic_write(out_dir / MODEL_INFO_FILE, lambda tmp: tmp.write_text(copy))
     text = json.dumps(record, indent=1)
     atomic_write(out_dir / EXPORT_INFO_FILE, lambda tmp: tmp.write_text(text))
     return record
-
-
-class ExportedNetwork:
-    """An exported file behind the network contract the predictor uses (the adapter of ``--engine``).
-
-    Called like :class:`GLSNet` (``image`` and, with ``crop_space original``, ``source``, ``to_source``,
-    ``window``), it returns the outputs as a dict keyed by :class:`GLSKeys` values, on the CPU. It has
-    the attributes the predictor reads (``crop_space``, ``crop_size``, ``num_keypoints``,
-    ``keypoint_band``, ``output``) and the :attr:`stage` the file was exported from. Exported files run
-    in float32 (mixed precision does not apply to them).
-
-    A TorchScript trace holds the device it was traced on (``glsmonai export --device``); asked for
-    another one, it runs on its own and says so. ONNX Runtime runs on the CPU, or with its CUDA
-    provider when the device is CUDA and the installed ``onnxruntime`` has it.
-
-    Args:
-        path: ``model.ts`` or ``model.onnx``.
-        engine: ``torchscript`` or ``onnx``.
-        device: where to run.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: an unreadable file, or one without glsmonai's export information (names the file).
-    """
-
-    def __init__(self, path: str | os.PathLike, engine: str, device: str | torch.device = "cpu") -> None:
-        if engine not in EXPORTED_FILES:
-            raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-        self.path, self.engine = Path(path), engine
-        self.device = torch.device(device)
-        if not self.path.is_file():
-            raise FileNotFoundError(f"{self.path}: no exported model (write one with glsmonai export -m MODEL_DIR -o "
-                                    f"{self.path.parent}, or give --exported PATH)")
-        kind = "TorchScript" if engine == "torchscript" else "ONNX"
-        try:
-            self.info = self._open()
-        except Exception as err:  # torch and onnxruntime raise their own types for a damaged file
-            raise ValueError(
-                f"{self.path}: not a readable {kind} model, truncated or corrupt ({error_line(err)})"
-            ) from None
-        if self.info.get("format") != EXPORT_FORMAT or not isinstance(self.info.get("network"), dict):
-            raise ValueError(f"{self.path}: a {kind} model without glsmonai's export information (write it with "
-                             "glsmonai export or the bundle's ckpt_export)")
-        args = self.info["network"]
-        self.crop_space: str = self.info["crop_space"]
-        self.crop_size = tuple(int(c) for c in args["crop_size"])
-        self.num_keypoints = int(args["num_keypoints"])
-        self._band = int(args["keypoint_band"])
-        self.stage: Stage = get_stage(self.info["stage"])
-        self.output = GLSKeys.FUSED.value  # the file computes every output; kept for the predictor
-
-    def _open(self) -> dict:
-        """Load the file; its embedded export information (``{}`` when it has none)."""
-        if self.engine == "torchscript":
-            traced_on = self.device
-            module = torch.jit.load(str(self.path), map_location="cpu")
-            raw = getattr(module, "export_info_json", None)
-            info = json.loads(bytes(raw.tolist()).decode()) if isinstance(raw, torch.Tensor) else {}
-            traced_on = torch.device(info.get("device", "cpu")) if isinstance(info, dict) else traced_on
-            if traced_on.type != self.device.type:
-                logger.warning("%s was traced on %s: TorchScript runs it there, not on %s (export with --device %s "
-                               "for a trace there)", self.path, traced_on, self.device, self.device.type)
-                self.device = traced_on
-            self.module = module.to(self.device).eval()
-            return info if isinstance(info, dict) else {}
-        import onnxruntime
-
-        providers = ["CPUExecutionProvider"]
-        if self.device.type == "cuda":
-            if "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-                providers.insert(0, "CUDAExecutionProvider")
-            else:
-                logger.warning("this onnxruntime has no CUDA provider (onnxruntime-gpu has one): %s runs on the CPU",
-                               self.path)
-        self.session = onnxruntime.InferenceSession(str(self.path), providers=providers)
-        meta = self.session.get_modelmeta().custom_metadata_map.get("glsmonai")
-        info = json.loads(meta) if meta else {}
-        return info if isinstance(info, dict) else {}
-
-    @property
-    def keypoint_band(self) -> int:
-        """The keypoint search band the file was exported with (part of the exported graph)."""
-        return self._band
-
-    @keypoint_band.setter
-    def keypoint_band(self, band: int) -> None:
-        if int(band) != self._band:
-            raise ValueError(f"{self.path}: exported with keypoint band {self._band}; the band is part of the exported "
-                             f"model, so --keypoint-band {band} needs --engine torch (or an export of a model with it)")
-
-    def to(self, device: str | torch.device) -> ExportedNetwork:
-        """Kept for the predictor's ``network.to(device)``: the device was chosen when the file was opened."""
-        return self
-
-    def eval(self) -> ExportedNetwork:
-        """Kept for the predictor's ``network.eval()``: an exported file is always in evaluation mode."""
-        return self
-
-    def check(self, info: dict, where: str | os.PathLike) -> None:
-        """``ValueError`` unless the file was exported from a model with the settings ``info`` records (the
-        scans are prepared by those settings, so they must be the file's)."""
-        recorded = {"image_size": list(info["image_size"]), **info["network"]}
-        mine = {"image_size": self.info["image_size"], **self.info["network"]}
-        for key in ("image_size", "crop_space", "crop_size", "num_keypoints", "in_channels", "local_size"):
-            if key in recorded and recorded[key] != mine.get(key):
-                settings = Path(where) / MODEL_INFO_FILE
-                raise ValueError(f"{self.path}: exported with {key} {mine.get(key)}, but {settings} records "
-                                 f"{recorded[key]}: not an export of this model")
-
-    def run(self, inputs: Sequence[torch.Tensor]) -> dict[str, torch.Tensor]:
-        """The exported forward on ``inputs`` in the order of :func:`input_names`; the outputs by name, on the CPU."""
-        names = self.info["outputs"]
-        if self.engine == "torchscript":
-            with torch.no_grad(), torch.autocast(self.device.type, enabled=False):
-                out = self.module(*[x.to(self.device, torch.float32) for x in inputs])
-            return {name: value.cpu() for name, value in zip(names, out)}
-        feed = {name: x.detach().to("cpu", torch.float32).numpy() for name, x in zip(self.info["inputs"], inputs)}
-        return {name: torch.from_numpy(value) for name, value in zip(names, self.session.run(names, feed))}
-
-    def __call__(self, image: torch.Tensor, source: torch.Tensor | None = None, to_source: torch.Tensor | None = None,
-                 window: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
-        """The outputs of the exported forward as the predictor reads them (``window`` passed through)."""
-        if self.crop_space == "working":
-            return self.run([image])
-        if source is None or to_source is None or window is None:
-            raise ValueError("crop_space 'original' needs source, to_source and window with the image")
-        out = self.run([image, source, to_source, window])
-        out[GLSKeys.WINDOW.value] = window.detach().cpu()
-        return out
-
-
-def load_exported(path: str | os.PathLike, engine: str, device: str | torch.device = "cpu") -> ExportedNetwork:
-    """Open an exported file (``engine``: ``torchscript`` or ``onnx``); see :class:`ExportedNetwork`."""
-    return ExportedNetwork(path, engine, device)
-
-
-def open_exported(
-    model_dir: str | os.PathLike,
-    engine: str,
-    path: str | os.PathLike | None = None,
-    device: str | torch.device = "cpu",
-    info: dict | None = None,
-    stage: str | int | None = None,
-) -> ExportedNetwork:
-    """The exported file the predictor runs for ``--engine``: ``path``, else ``model.ts`` / ``model.onnx``
-    in ``model_dir``, checked against the model folder's settings (and ``stage``, when one is asked for).
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: an unknown engine, an unreadable file, or one exported from another model or stage.
-    """
-    if engine not in EXPORTED_FILES:
-        raise ValueError(f"engine must be one of {list(ENGINES)}, got {engine!r}")
-    path = Path(path) if path is not None else Path(model_dir) / EXPORTED_FILES[engine]
-    network = ExportedNetwork(path, engine, device)
-    network.check(info if info is not None else read_model_info(model_dir), model_dir)
-    if stage is not None and get_stage(stage) != network.stage:
-        raise ValueError(f"{path}: exported from {network.stage.name}, not {get_stage(stage).name}: export that stage "
-                         f"(glsmonai export --stage {get_stage(stage).name})")
-    return network

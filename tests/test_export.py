@@ -26,8 +26,9 @@ import torch
 from glsmonai.cli import main as cli_main
 from glsmonai.data.io import read_image, split_ext
 from glsmonai.data.pairs import prediction_path
-from glsmonai.export import check_inputs, export_model, exportable_network, load_exported, max_abs_diff, output_names
+from glsmonai.export import check_inputs, export_model, exportable_network, max_abs_diff, output_names
 from glsmonai.inference import Predictor, run_inference
+from glsmonai.inference.exported_networks import load_exported
 from glsmonai.model_folder import MODEL_INFO_FILE, network_from_args, read_model_info, stage_checkpoint
 from tests.helpers import random_scans, untrained_model_folder
 from tests.test_bundle import BUNDLE, ROOT
@@ -140,7 +141,7 @@ def test_export_command_line(tmp_path):
 
 def test_monai_ckpt_export_builds_the_network_from_the_model_folder(tmp_path):
     """``python -m monai.bundle ckpt_export network_def`` with the bundle's inference.json: the architecture
-    from ``--ckpt_dir``, the weights from ``--ckpt_file`` (here other weights than the folder's)."""
+    from ``--model_dir``, the weights from ``--ckpt_file`` (here other weights than the folder's)."""
     folder = untrained_model_folder(tmp_path / "model", crop_space="original")
     other = network_from_args(read_model_info(folder)["network"])  # a fresh initialisation, unlike the folder's
     torch.save(other.state_dict(), tmp_path / "other.pt")
@@ -148,7 +149,7 @@ def test_monai_ckpt_export_builds_the_network_from_the_model_folder(tmp_path):
     out.mkdir()  # ckpt_export writes into an existing folder
     cmd = [sys.executable, "-m", "monai.bundle", "ckpt_export", "network_def", "--filepath", str(out / "model.ts"),
            "--ckpt_file", str(tmp_path / "other.pt"), "--config_file", str(BUNDLE / "inference.json"),
-           "--ckpt_dir", str(folder)]
+           "--model_dir", str(folder)]
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     model = load_exported(out / "model.ts", "torchscript")

@@ -4,7 +4,6 @@ gating (component post-processing: tests/transforms/test_postprocess.py)."""
 from __future__ import annotations
 
 from types import SimpleNamespace
-from unittest import mock
 
 import numpy as np
 import pandas as pd
@@ -12,25 +11,19 @@ import pytest
 import torch
 from PIL import Image
 
-import glsmonai.inference.predict_from_raw_data as inference
 from glsmonai.cli import build_parser
-from glsmonai.evaluation.compare import VARIANTS
-from glsmonai.inference import Predictor, run_inference
+from glsmonai.inference import VARIANT_NAMES, PredictOptions, Predictor, predict_folder
+from glsmonai.model_folder import ModelSettings, NetworkArgs
 from glsmonai.transforms import WorkingGrid
 
-
-def predict_array(predictor: Predictor, raw: np.ndarray):
-    """``predictor.predict`` on an array instead of a file (the reader is patched for the call)."""
-    with mock.patch.object(inference, "read_image", lambda path: (raw, None)):
-        return predictor.predict("scan")
 
 class _MirrorStub(Predictor):
     """A predictor whose 'network' is flip-equivariant: probability = the scan, keypoints = the brightest
     pixel of the left half, then of the right half (as the iris roots are ordered left first)."""
 
-    def __init__(self, tta: bool) -> None:  # no model folder: only what predict() reads
-        self.tta, self.threshold, self.postprocess, self.flip_swap = tta, 0.5, None, [(0, 1)]
-        self.min_confidence = 0.0
+    def __init__(self, tta: bool) -> None:  # no model folder: only what predict_array() reads
+        self.options = PredictOptions(tta=tta).resolve(ModelSettings((4, 10), NetworkArgs()))
+        self.postprocess, self.flip_swap = None, [(0, 1)]
 
     def transforms(self, data: dict) -> dict:
         return {"image": data["image"]}
@@ -48,7 +41,7 @@ class _MirrorStub(Predictor):
         return raw.astype(np.float32), points, scores, scores / 2, None
 
     def predict_raw(self, raw: np.ndarray):
-        return predict_array(self, raw)
+        return self.predict_array(raw)
 
 
 def test_mirror_tta_maps_the_flipped_prediction_back():
@@ -91,8 +84,10 @@ class _FixedStub(Predictor):
     (working grid = original grid)."""
 
     def __init__(self, crop_space: str, blend: float = 0.0, min_confidence: float = 0.0) -> None:
-        self.tta, self.threshold, self.postprocess, self.flip_swap, self.info = False, 0.5, None, [], {}
-        self.blend, self.min_confidence, self.fusion = blend, min_confidence, True
+        settings = ModelSettings((12, 12), NetworkArgs())
+        self.options = PredictOptions(blend=blend, min_confidence=min_confidence).resolve(settings)
+        self.folder = SimpleNamespace(settings=settings)
+        self.postprocess, self.flip_swap = None, []
         self.original, self.device = crop_space == "original", torch.device("cpu")
         self.stage = SimpleNamespace(output="fused")
         self.network = _FixedGLS(self.original)
@@ -104,7 +99,7 @@ class _FixedStub(Predictor):
         return {"image": image, "working_grid": WorkingGrid((12, 12), (12, 12)), **(scan if self.original else {})}
 
     def predict_raw(self, raw: np.ndarray):
-        return predict_array(self, raw)
+        return self.predict_array(raw)
 
 
 @pytest.mark.parametrize("crop_space", ["working", "original"])
@@ -133,12 +128,11 @@ def test_blend_feathers_the_windows_into_the_global_probability(crop_space, prof
     assert np.allclose(blended.probability, expected, atol=1e-6)
 
 
-def test_keypoints_csv_flags_unsure_keypoints(tmp_path, monkeypatch):
+def test_keypoints_csv_flags_unsure_keypoints(tmp_path):
     (tmp_path / "in").mkdir()
     Image.fromarray(np.zeros((12, 12), np.uint8)).save(tmp_path / "in" / "scan.png")
-    monkeypatch.setattr(inference, "Predictor",
-                        lambda *args, min_confidence, **kwargs: _FixedStub("working", min_confidence=min_confidence))
-    assert run_inference(tmp_path / "in", tmp_path / "out", "unused", overlays=False, min_confidence=0.5) == []
+    stub = _FixedStub("working", min_confidence=0.5)
+    assert predict_folder(stub, tmp_path / "in", tmp_path / "out", overlays=False, num_workers=0) == []
     table = pd.read_csv(tmp_path / "out" / "keypoints.csv")
     assert table["flag"].tolist() == ["ok", "unsure"] and table["confidence"].tolist() == [1.0, 0.3]
 
@@ -148,5 +142,5 @@ def test_predict_options_and_compare_variants_reach_the_command_line():
                                       "--min-confidence", "0.5"])
     assert (args.blend, args.min_confidence) == (0.25, 0.5)
     compare = build_parser().parse_args(["compare", "--datalist", "d", "--dataset_dir", "e", "--out", "f",
-                                         "--variants", *VARIANTS])
-    assert compare.variants == list(VARIANTS)
+                                         "--variants", *VARIANT_NAMES])
+    assert compare.variants == list(VARIANT_NAMES)

@@ -9,6 +9,9 @@ import torch
 
 from glsmonai.model_folder import (
     MODEL_INFO_FILE,
+    ModelFolder,
+    NetworkArgs,
+    RecordedPredict,
     load_trained,
     network_from_args,
     read_model_info,
@@ -18,6 +21,7 @@ from glsmonai.model_folder import (
 )
 from glsmonai.networks import GLSNet, SegmentationOnly
 from glsmonai.stages import STAGES
+from glsmonai.transforms.pipeline import DEFAULT_INTENSITY_PERCENTILES
 
 
 def tiny_net() -> GLSNet:
@@ -176,3 +180,59 @@ def test_a_checkpoint_of_another_network_is_refused_in_one_line(tmp_path):
     torch.save(other.state_dict(), stage_checkpoint(tmp_path, "stage1"))
     with pytest.raises(ValueError, match=r"stage1_best.pt: does not fit the network gls_model.json describes"):
         load_trained(network_from_args(read_model_info(tmp_path)["network"]), tmp_path)
+
+
+# --- the typed reader ------------------------------------------------------------------------------------
+
+
+def test_model_folder_reads_the_settings_typed(tmp_path, caplog):
+    net = tiny_net()
+    write_model_info(tmp_path, net, {
+        "image_size": [64, 72], "intensity_percentiles": [1, 99], "keypoint_rule": "iris_roots", "label_value": 2,
+        "keypoint_names": ["left", "right"], "sigma": 3.0, "crop_window": [20, 24], "crop_window_mm": None,
+        "flip_swap": [[0, 1]], "num_components": 2, "predict": {"tta": True, "components": "task", "speed": 1},
+    })
+    torch.save(net.state_dict(), stage_checkpoint(tmp_path, "stage2"))
+    folder = ModelFolder.open(tmp_path)
+    settings = folder.settings
+    assert (settings.image_size, settings.intensity_percentiles, settings.crop_window, settings.crop_window_mm) == (
+        (64, 72), (1.0, 99.0), (20.0, 24.0), None)
+    assert (settings.keypoint_rule, settings.keypoint_names, settings.label_value, settings.sigma) == (
+        "iris_roots", ("left", "right"), 2, 3.0)
+    assert (settings.flip_swap, settings.num_components) == (((0, 1),), 2)
+    assert settings.predict == RecordedPredict(tta=True, components="task")
+    assert "unknown prediction option(s) ['speed']" in caplog.text  # named, not used
+    assert settings.network == NetworkArgs(net.build_args()) and settings.network.crop_size == (8, 8)
+    assert settings.network.crop_space == "working" and settings.network.baseline is None
+    assert settings.to_dict() == read_model_info(tmp_path)  # every key, as the file holds it
+    assert folder.trained_stage().name == "stage2" and folder.checkpoint("stage2") == stage_checkpoint(tmp_path, 2)
+    network = folder.build_network()
+    assert same_architecture(network, net) and folder.load(network).name == "stage2"
+
+
+def test_an_old_model_folder_reads_with_the_defaults_it_was_made_with(tmp_path):
+    # a folder from before the recorded percentiles, keypoint pairs, component count and prediction options
+    write_model_info(tmp_path, SegmentationOnly("unet", features=(4, 4, 8, 8, 16, 4)), {"image_size": [32, 32]})
+    settings = ModelFolder.open(tmp_path).settings
+    assert settings.intensity_percentiles == DEFAULT_INTENSITY_PERCENTILES == (0.5, 99.5)
+    assert (settings.flip_swap, settings.num_components, settings.predict) == ((), None, RecordedPredict())
+    assert settings.network.baseline == "unet" and settings.network.crop_space is None
+    chain = settings.prediction_transforms()  # a baseline works on the working grid alone
+    assert [type(t).__name__ for t in chain.transforms] == ["ScaleIntensityRangePercentilesd", "ToWorkingSized"]
+
+
+@pytest.mark.parametrize("extra", [{"image_size": ["a", 2]}, {"flip_swap": [[0]]}, {"predict": [1]},
+                                   {"intensity_percentiles": 5}])
+def test_a_setting_of_the_wrong_kind_is_one_line_naming_the_file(tmp_path, extra):
+    write_model_info(tmp_path, tiny_net(), {"image_size": [32, 32], **extra})
+    with pytest.raises(ValueError, match=re.escape(str(tmp_path / MODEL_INFO_FILE))) as err:
+        ModelFolder.open(tmp_path)
+    assert "\n" not in str(err.value)
+
+
+def test_model_dir_is_the_parameter_name(tmp_path):
+    net = tiny_net()
+    write_model_info(model_dir=tmp_path, network=net, settings={"image_size": [32, 32]})
+    torch.save(net.state_dict(), stage_checkpoint(model_dir=tmp_path, stage="stage1"))
+    assert trained_stage(model_dir=tmp_path).name == "stage1"
+    assert load_trained(network_from_args(read_model_info(model_dir=tmp_path)["network"]), model_dir=tmp_path).name == "stage1"

@@ -11,12 +11,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from glsmonai.data.datalist import scan_list
 from glsmonai.data.io import find_partner, list_images, mask_extension, split_ext
 
-__all__ = ["SEG_SUFFIX", "foreground", "prediction_path", "reference_name", "pair_predictions", "read_keypoints_csv"]
+__all__ = ["SEG_SUFFIX", "foreground", "prediction_path", "reference_name", "pair_predictions"]
 
 #: what a prediction's file stem adds to its scan's stem
 SEG_SUFFIX = "_seg"
@@ -72,25 +71,3 @@ def pair_predictions(
         raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
     reference_of = _reference_finder(labels, split, dataset_dir)
     return [(pred_path, reference_of(reference_name(pred_path), split_ext(pred_path)[1])) for pred_path in preds]
-
-
-def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{scan stem: ((K, 2) [row, col], (K,) unsure)}`` from the ``keypoints.csv`` that ``predict`` writes.
-
-    Raises:
-        ValueError: the file cannot be read or lacks the ``image, k, row, col`` columns.
-    """
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise ValueError(f"{path}: cannot be read as a keypoint table ({str(err).splitlines()[0]})") from None
-    missing = [c for c in ("image", "k", "row", "col") if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (expected image, k, row, col)")
-    out = {}
-    for image, group in table.groupby("image"):
-        group = group.sort_values("k")
-        unsure = (group["flag"].astype(str) == "unsure").to_numpy() if "flag" in group else np.zeros(len(group), bool)
-        out[split_ext(str(image))[0]] = (group[["row", "col"]].to_numpy(float), unsure)
-    return out

@@ -16,7 +16,8 @@ import pandas as pd
 
 from glsmonai.data.datalist import datalist_keypoints, load_task, scan_list
 from glsmonai.data.io import read_image, split_ext
-from glsmonai.data.pairs import foreground, pair_predictions, read_keypoints_csv, reference_name
+from glsmonai.data.pairs import foreground, pair_predictions, reference_name
+from glsmonai.data.prediction_folder import KEYPOINTS_FILE, find_overlay, read_keypoints_csv
 from glsmonai.evaluation.html_report import CaseFigures, write_evaluate_report
 from glsmonai.evaluation.scoring import COUNTS, score_case, summarise_cases
 from glsmonai.keypoints import get_rule
@@ -165,21 +166,9 @@ def compare_summary(
     }
 
 
-def _overlay_of(pred_dir: Path, name: str, pred_path: Path) -> Path | None:
-    """``predict``'s overlay of scan ``name``: ``overlays/<name>.png``, or ``overlays/<name>_<format>.png``
-    when two scans shared that stem (see ``glsmonai.inference``); ``None`` when there is none."""
-    folder = pred_dir / "overlays"
-    ext = split_ext(pred_path)[1].lower()
-    formats = [ext, *((".jpg", ".jpeg") if ext == ".png" else ())]  # a JPEG scan's mask is a PNG
-    for candidate in (f"{name}.png", *(f"{name}_{f.lstrip('.').replace('.', '_')}.png" for f in formats)):
-        if (folder / candidate).is_file():
-            return folder / candidate
-    return None
-
-
 def _predicted_keypoints(pred_dir: Path) -> dict[str, np.ndarray]:
     """``{image stem: (K, 2)}`` from the predictor's ``keypoints.csv`` (empty when there is none)."""
-    path = pred_dir / "keypoints.csv"
+    path = pred_dir / KEYPOINTS_FILE
     return {stem: points for stem, (points, _) in read_keypoints_csv(path).items()} if path.is_file() else {}
 
 
@@ -421,7 +410,7 @@ def _case_figure(
     (on the scan when it is known and of the mask's size). A figure that cannot be made is logged and
     left out; the scores stand."""
     try:
-        overlay = _overlay_of(pred_dir, name, pred_path)
+        overlay = find_overlay(pred_dir, pred_path)  # the one predict drew, when it did
         if overlay is not None:
             return figures.from_overlay(index, overlay)
         image = read_image(scan)[0] if scan is not None else None

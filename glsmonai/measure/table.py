@@ -31,7 +31,8 @@ import pandas as pd
 
 from glsmonai.data.datalist import datalist_keypoints, load_task
 from glsmonai.data.io import list_images, read_image, split_ext
-from glsmonai.data.pairs import SEG_SUFFIX, foreground, pair_predictions, read_keypoints_csv, reference_name
+from glsmonai.data.pairs import SEG_SUFFIX, foreground, pair_predictions, reference_name
+from glsmonai.data.prediction_folder import KEYPOINTS_FILE, read_keypoints_csv
 from glsmonai.keypoints import iris_roots, lv_apex_base
 from glsmonai.measure.agreement import agreement_table, bland_altman_plot
 from glsmonai.measure.geometry import Spacing
@@ -267,7 +268,7 @@ def measure_folder(
             raise FileNotFoundError(f"{pred_dir}: no <name>{SEG_SUFFIX}.<ext> predictions")
         pairs = [(p, None) for p in preds]
     predicted: dict = {}
-    kp_path = pred_dir / "keypoints.csv"
+    kp_path = pred_dir / KEYPOINTS_FILE
     if use_keypoints and kp_path.is_file():
         try:
             predicted = read_keypoints_csv(kp_path)
