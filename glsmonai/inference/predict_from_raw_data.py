@@ -165,9 +165,6 @@ class Predictor:
         outputs = self.forward(views)
         return self.combine(image, geometry, [self.assemble(out, view) for out, view in zip(outputs, views)])
 
-    #: the former name of :meth:`predict_array`
-    predict_scan = predict_array
-
     @torch.no_grad()
     def forward(self, views: Sequence[dict]) -> list[dict[str, torch.Tensor]]:
         """Run the network once on prepared views of any number of scans.
