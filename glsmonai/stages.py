@@ -25,7 +25,7 @@ import torch.nn as nn
 
 from glsmonai.networks.keys import OUTPUT_ORDER, GLSKeys
 
-__all__ = ["Stage", "STAGES", "STAGE_NAMES", "get_stage", "enter_stage", "stage_of_output"]
+__all__ = ["Stage", "STAGES", "STAGE_NAMES", "get_stage", "enter_stage", "network_for_stage", "stage_of_output"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,13 @@ def enter_stage(network: nn.Module, stage: str | int | Stage) -> list[nn.Paramet
     if frozen:
         network.freeze(*frozen)
     return list(network.trainable_parameters())
+
+
+def network_for_stage(network: nn.Module, stage: str | int | Stage) -> nn.Module:
+    """``network`` after :func:`enter_stage`: a stage block of ``train.json`` gives its optimizer this network's
+    ``requires_grad`` parameters, in ``network.parameters()`` order (what :func:`enter_stage` returns)."""
+    enter_stage(network, stage)
+    return network
 
 
 def later_output(a: str, b: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -34,11 +35,20 @@ def check(proc: subprocess.CompletedProcess) -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
 
+def typed(*args: str) -> subprocess.CompletedProcess:
+    """``python -m monai.bundle ARGS`` run from the repository root, paths as a user types them."""
+    return subprocess.run([sys.executable, "-m", "monai.bundle", *args], cwd=ROOT, capture_output=True, text=True,
+                          timeout=600)
+
+
 @pytest.fixture(scope="module")
 def trained(tiny_iris, tmp_path_factory):
+    # the command as first promised, with the config path from before the model-zoo layout (a link to configs/)
     out = tmp_path_factory.mktemp("run")
-    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(out), *TINY)
+    proc = typed("run", "training", "--config_file", "bundles/gls/train.json", "--dataset_dir", str(tiny_iris),
+                 "--output_dir", str(out), *TINY)
     check(proc)
+    (out / "train.log").write_text(proc.stdout + proc.stderr)
     return out
 
 
@@ -50,6 +60,9 @@ def test_training_writes_every_stage(trained):
     assert info["image_size"] == [64, 64] and info["network"]["crop_size"] == [24, 24]
     assert info["network"]["channels"] == [4, 8, 8, 16, 16] and info["network"]["num_keypoints"] == 2
     assert any((trained / "tensorboard" / "stage1").iterdir())
+    log = (trained / "train.log").read_text()
+    # bundles/gls/train.json finds logging.conf and metadata.json beside it, as configs/train.json does
+    assert "based on config: bundles/gls/logging.conf" in log and "Cannot find the metadata" not in log
 
 
 def test_validation_overlays_go_to_tensorboard(trained):
@@ -82,7 +95,7 @@ def test_single_stage_run_ids_and_thesis_overlay(tiny_iris, tmp_path, trained):
 
 def test_amp_trains_in_bfloat16_on_a_cpu(tiny_iris, tmp_path):
     # MONAI's engines autocast on CUDA only; the bundle's inferer does it on a CPU with bf16 instructions
-    from glsmonai.engines import cpu_bf16_supported
+    from glsmonai.precision import cpu_bf16_supported
 
     proc = bundle("stage1", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), "--amp", "true",
                   *TINY)
@@ -132,10 +145,51 @@ def test_one_stage_is_changed_from_the_command_line(tiny_iris, tmp_path):
     assert "Current learning rate" in log  # stage 3's LrScheduleHandler now logs its rate
 
 
+STAGE_HEAD = ("name", "epochs", "lr", "overlay_batch")  # what a stage block says about its stage
+
+
+def test_the_three_stages_are_one_block_with_its_own_head():
+    # the engines refer to their own stage with relative ids (@##optimizer), so the blocks are the same text
+    # except their head; a % macro copy cannot replace them (MONAI 1.6 copies relative ids unresolved, and
+    # --stageN#trainer#... overrides are set before macros are expanded)
+    config = json.loads((BUNDLE / "train.json").read_text())
+    blocks = [config[f"stage{n}"] for n in (1, 2, 3)]
+    bodies = [{k: v for k, v in b.items() if k not in STAGE_HEAD} for b in blocks]
+    assert bodies[0] == bodies[1] == bodies[2]
+    assert [b["name"] for b in blocks] == ["stage1", "stage2", "stage3"]
+    assert [b["epochs"] for b in blocks] == ["@stage1_epochs", "@stage2_epochs", "@stage3_epochs"]
+    # stage 2's local crops are not the scan's size: its TensorBoard overlay shows target | prediction alone
+    assert blocks[0]["overlay_batch"] == blocks[2]["overlay_batch"] != blocks[1]["overlay_batch"]
+    assert not re.search(r"@stage\d#|'stage\d'", json.dumps(bodies[0]))
+
+
+def test_a_stage_override_reaches_that_stage_only():
+    from monai.bundle import ConfigParser
+
+    parser = ConfigParser()
+    parser.read_config([str(BUNDLE / "train.json"), str(BUNDLE / "multi_gpu_train.json")])
+    parser.update({"stage2#trainer#max_epochs": 2, "stage3#train_handlers#1#print_lr": True})
+    parser.resolve_macro_and_relative_ids()
+    for n in (1, 2, 3):
+        stage = parser[f"stage{n}"]
+        assert stage["trainer"]["optimizer"] == f"@stage{n}::optimizer"
+        assert stage["train_handlers"][0]["stage"] == f"@stage{n}::name"
+        assert stage["train_handlers"][5]["save_dict"]["lr_scheduler"] == f"@stage{n}::lr_scheduler"
+        assert stage["run"][1].startswith(f"$glsmonai.engines.run_stage(@stage{n}::name, @stage{n}::trainer")
+        assert stage["trainer"]["max_epochs"] == (2 if n == 2 else f"@stage{n}::epochs")
+        assert stage["train_handlers"][1]["print_lr"] is (n == 3)
+        assert stage["trainer"]["train_handlers"] == f"$glsmonai.engines.on_this_rank(@stage{n}::train_handlers)"
+
+
 def test_inference_bundle_matches_predict_cli(trained, tiny_iris, tmp_path):
     proc = bundle("inference", ["inference.json"], "--input_dir", str(tiny_iris / "images"),
-                  "--output_dir", str(tmp_path / "bundle"), "--ckpt_dir", str(trained / "models"))
+                  "--output_dir", str(tmp_path / "bundle"), "--model_dir", str(trained / "models"))
     check(proc)
+    # ckpt_dir is model_dir's alias: set alone it would be ignored, so the run stops before predicting
+    proc = bundle("inference", ["inference.json"], "--input_dir", str(tiny_iris / "images"),
+                  "--output_dir", str(tmp_path / "alias"), "--ckpt_dir", str(trained / "models"))
+    assert proc.returncode != 0 and "ckpt_dir is an alias of model_dir" in proc.stderr
+    assert not (tmp_path / "alias").exists()
     rc = cli_main(["predict", "-i", str(tiny_iris / "images"), "-o", str(tmp_path / "cli"), "-m", str(trained / "models"),
                    "--labels", str(tiny_iris / "labels"), "--device", "cpu"])
     assert rc == 0

@@ -27,7 +27,7 @@ KILL_IN_EPOCH_3 = (
     "--stage1#run#1",
     "$(@stage1#trainer.add_event_handler(glsmonai.engines.handlers.Events.ITERATION_COMPLETED("
     "once=2 * len(@train#dataloader) + 1), lambda engine: os.kill(os.getpid(), 9)), "
-    "glsmonai.engines.run_stage('stage1', @stage1#trainer, @stage1#evaluator, @ckpt_dir, @resume))",
+    "glsmonai.engines.run_stage('stage1', @stage1#trainer, @stage1#evaluator, @model_dir, @resume))",
 )
 
 # the resumed epoch wrecks the network instead of training it (all parameters 0: every logit 0, sigmoid 0.5, which the

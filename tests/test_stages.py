@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from glsmonai.networks import GLSNet, SegmentationOnly
-from glsmonai.stages import STAGE_NAMES, STAGES, Stage, enter_stage, get_stage, later_output, stage_of_output
+from glsmonai.stages import STAGE_NAMES, STAGES, Stage, enter_stage, get_stage, later_output, network_for_stage, stage_of_output
 
 
 def test_three_stages_in_training_order():
@@ -86,6 +86,17 @@ def test_enter_stage_unfreezes_what_an_earlier_stage_froze():
     enter_stage(net, "stage3")
     assert net.frozen == set()
     assert all(p.requires_grad for p in net.parameters())
+
+
+def test_the_stage_network_gives_the_optimizer_what_enter_stage_returns_in_the_same_order():
+    # train.json's optimizers take filter(requires_grad, network_for_stage(...).parameters()): the stages in
+    # training order must give the very list enter_stage returns, order included (the optimizer's state follows it)
+    net = GLSNet(crop_size=(8, 8), channels=(2, 4, 4, 8, 8))
+    for stage in STAGE_NAMES:
+        staged = network_for_stage(net, stage)
+        assert staged is net
+        taken = [id(p) for p in filter(lambda p: p.requires_grad, staged.parameters())]
+        assert taken == [id(p) for p in enter_stage(net, stage)]
 
 
 def test_a_baseline_has_stage1_only():

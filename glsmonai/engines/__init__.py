@@ -11,15 +11,11 @@ from glsmonai.engines.handlers import (
     loss_value,
 )
 from glsmonai.engines.loss import GLSLoss, local_target, output_target
-from glsmonai.engines.overrides import check_overrides
+from glsmonai.engines.overrides import check_ckpt_dir, check_overrides
 from glsmonai.engines.workflow import run_stage, setup_run
-from glsmonai.precision import AutocastInferer, cpu_bf16_supported
-from glsmonai.stages import enter_stage
 
 __all__ = [
-    "SOURCE_KEYS", "AutocastInferer", "check_overrides", "FinalValidation", "GLSLoss", "ProgressHandler",
-    "ResumableCheckpointSaver", "RunningLoss",
-    "StageOutputd", "StageStart",
-    "cpu_bf16_supported", "enter_stage", "init_distributed", "is_main_process", "on_this_rank", "local_target", "loss_value",
-    "output_target", "prepare_gls_batch", "run_stage", "setup_run",
+    "SOURCE_KEYS", "check_ckpt_dir", "check_overrides", "FinalValidation", "GLSLoss", "ProgressHandler",
+    "ResumableCheckpointSaver", "RunningLoss", "StageOutputd", "StageStart", "init_distributed", "is_main_process",
+    "on_this_rank", "local_target", "loss_value", "output_target", "prepare_gls_batch", "run_stage", "setup_run",
 ]

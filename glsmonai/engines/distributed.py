@@ -1,8 +1,9 @@
 """Training on several processes (``torchrun``): PyTorch's DistributedDataParallel, and who writes.
 
 ``bundles/gls/configs/multi_gpu_train.json`` wires it: :func:`init_distributed` joins the process group and
-gives each process its device, the samplers shard the data, :func:`on_this_rank` keeps the handlers
-that write files or logs on rank 0 only, and :func:`~glsmonai.engines.workflow.run_stage` wraps the
+gives each process its device, the samplers shard the data, :func:`on_this_rank` (which every stage of
+``train.json`` applies to its handlers; one process keeps them all) keeps the handlers that write files or
+logs on rank 0 only, and :func:`~glsmonai.engines.workflow.run_stage` wraps the
 network in DDP *after* the stage has frozen its parts (:func:`wrap_for_stage`): DDP registers the
 parameters that require gradients when it is built, so one wrapper built before stage 2 froze the global
 branch would leave the local U-Net's gradients unsynchronised.

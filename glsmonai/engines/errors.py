@@ -3,11 +3,11 @@
 ``python -m monai.bundle run`` is MONAI's command: an error raised while the config is being built
 (a datalist entry whose file is missing, a malformed settings file) reaches the user wrapped in
 MONAI's "Failed to instantiate" / "Failed to evaluate" errors, below some seventy lines of parser
-traceback. Importing this module (``bundles/gls/configs/train.json`` does, in its ``imports``) installs a
-``sys.excepthook`` that looks through the chain of the uncaught exception for the innermost
-``ValueError`` or ``OSError`` raised by glsmonai's own code, whose message names the file and what is
-wrong, and prints that alone; every other error keeps Python's full traceback. ``GLSMONAI_TRACEBACK=1``
-keeps the traceback always.
+traceback. :func:`install` (the first step of ``initialize`` in ``bundles/gls/configs/train.json``; importing
+this module changes nothing) makes the interpreter's ``sys.excepthook`` look through the chain of the
+uncaught exception for the innermost ``ValueError`` or ``OSError`` raised by glsmonai's own code, whose
+message names the file and what is wrong, and print that alone; every other error keeps Python's full
+traceback. ``GLSMONAI_TRACEBACK=1`` keeps the traceback always.
 """
 
 from __future__ import annotations
@@ -50,13 +50,12 @@ def _hook(kind: type[BaseException], err: BaseException, tb: TracebackType | Non
     print(f"error: {found}", file=sys.stderr)
 
 
-_previous = sys.excepthook
+_previous = sys.__excepthook__
 
 
 def install() -> None:
-    """Make :func:`_hook` the interpreter's ``sys.excepthook`` (once)."""
+    """Make :func:`_hook` the interpreter's ``sys.excepthook``; the hook it replaces handles every other error.
+    Calling it again changes nothing."""
+    global _previous
     if sys.excepthook is not _hook:
-        sys.excepthook = _hook
-
-
-install()
+        _previous, sys.excepthook = sys.excepthook, _hook

@@ -67,22 +67,22 @@ class ProgressHandler:
             ProgressBar(persist=False, desc=self.desc).attach(engine, output_transform=lambda out: {"loss": loss_value(out)})
 
 
-def epoch_checkpoints(ckpt_dir: str | os.PathLike, stage: str) -> list[Path]:
-    """The ``<stage>_checkpoint_epoch=E.pt`` files in ``ckpt_dir``, oldest epoch first."""
-    found = [p for p in Path(ckpt_dir).glob(f"{stage}_checkpoint_epoch=*.pt") if p.stem.split("=")[-1].isdigit()]
+def epoch_checkpoints(model_dir: str | os.PathLike, stage: str) -> list[Path]:
+    """The ``<stage>_checkpoint_epoch=E.pt`` files in ``model_dir``, oldest epoch first."""
+    found = [p for p in Path(model_dir).glob(f"{stage}_checkpoint_epoch=*.pt") if p.stem.split("=")[-1].isdigit()]
     return sorted(found, key=lambda p: int(p.stem.split("=")[-1]))
 
 
-def latest_epoch_checkpoint(ckpt_dir: str | os.PathLike, stage: str) -> Path | None:
-    """The newest ``<stage>_checkpoint_epoch=E.pt`` in ``ckpt_dir``, or ``None``."""
-    found = epoch_checkpoints(ckpt_dir, stage)
+def latest_epoch_checkpoint(model_dir: str | os.PathLike, stage: str) -> Path | None:
+    """The newest ``<stage>_checkpoint_epoch=E.pt`` in ``model_dir``, or ``None``."""
+    found = epoch_checkpoints(model_dir, stage)
     return found[-1] if found else None
 
 
-def best_record(ckpt_dir: str | os.PathLike, stage: str) -> Path:
+def best_record(model_dir: str | os.PathLike, stage: str) -> Path:
     """``<stage>_best.json``: the best score so far, recorded beside ``<stage>_best.pt`` by
     :class:`ResumableCheckpointSaver`."""
-    return stage_checkpoint(ckpt_dir, stage, "best").with_suffix(".json")
+    return stage_checkpoint(model_dir, stage, "best").with_suffix(".json")
 
 
 class StageStart:
@@ -98,7 +98,7 @@ class StageStart:
     the earlier one. Uses MONAI's ``CheckpointLoader``; the choice of file is what this handler adds.
 
     Args:
-        ckpt_dir: the model folder.
+        model_dir: the model folder.
         stage: ``"stage1"`` ...
         network, optimizer, lr_scheduler: what an epoch checkpoint restores.
         resume: continue from the last epoch checkpoint when there is one.
@@ -111,14 +111,14 @@ class StageStart:
 
     def __init__(
         self,
-        ckpt_dir: str | os.PathLike,
+        model_dir: str | os.PathLike,
         stage: str,
         network: torch.nn.Module,
         optimizer: torch.optim.Optimizer | None = None,
         lr_scheduler: object | None = None,
         resume: bool | str = False,
     ) -> None:
-        self.ckpt_dir, self.stage = Path(ckpt_dir), get_stage(stage)
+        self.model_dir, self.stage = Path(model_dir), get_stage(stage)
         self.network, self.optimizer, self.lr_scheduler = network, optimizer, lr_scheduler
         self.resume = as_bool(resume)
         self.path: Path | None = None
@@ -150,7 +150,7 @@ class StageStart:
         checkpoint to restore whole rather than the previous stage's network."""
         if self.resume:
             skipped: list[tuple[Path, str]] = []
-            for path in reversed(epoch_checkpoints(self.ckpt_dir, self.stage.name)):
+            for path in reversed(epoch_checkpoints(self.model_dir, self.stage.name)):
                 problem = self.unusable(path)
                 if problem is None:
                     for bad, why in skipped:
@@ -165,7 +165,7 @@ class StageStart:
                 )
         if self.stage.starts_from is None:
             return None, False
-        previous = stage_checkpoint(self.ckpt_dir, self.stage.starts_from, "best")
+        previous = stage_checkpoint(self.model_dir, self.stage.starts_from, "best")
         if not previous.is_file():
             raise FileNotFoundError(
                 f"{self.stage.name} starts from {previous}, which does not exist: train {self.stage.starts_from} first"
@@ -201,8 +201,8 @@ class StageStart:
         if idist.get_rank() != 0:
             return
         name = self.stage.name
-        stale = [stage_checkpoint(self.ckpt_dir, name, "final"), *epoch_checkpoints(self.ckpt_dir, name),
-                 best_record(self.ckpt_dir, name)]
+        stale = [stage_checkpoint(self.model_dir, name, "final"), *epoch_checkpoints(self.model_dir, name),
+                 best_record(self.model_dir, name)]
         removed = [p.name for p in stale if p.is_file()]
         for p in stale:
             p.unlink(missing_ok=True)

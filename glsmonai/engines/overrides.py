@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["check_overrides", "unknown_overrides"]
+__all__ = ["check_ckpt_dir", "check_overrides", "unknown_overrides"]
 
 #: ``monai.bundle run`` arguments that are not config overrides
 RUN_ARGS = {"run_id", "init_id", "final_id", "meta_file", "config_file", "logging_file", "tracking", "args_file"}
@@ -97,3 +97,16 @@ def check_overrides(argv: Sequence[str] | None = None) -> None:
     problems = unknown_overrides(keys, [json.loads(f.read_text()) for f in files])
     if problems:
         raise ValueError("; ".join(problems))
+
+
+def check_ckpt_dir(model_dir: str | Path, ckpt_dir: str | Path) -> None:
+    """``ValueError`` when ``ckpt_dir`` names another folder than ``model_dir``.
+
+    In the bundle's configs ``model_dir`` is the trained model folder and ``ckpt_dir`` only its model-zoo
+    alias (``"ckpt_dir": "@model_dir"``), which nothing reads: ``--ckpt_dir X`` alone would be ignored.
+    """
+    if Path(str(ckpt_dir)) != Path(str(model_dir)):
+        raise ValueError(
+            f"ckpt_dir {ckpt_dir} is not model_dir {model_dir}: ckpt_dir is an alias of model_dir, the model folder; "
+            f"set model_dir (--model_dir {ckpt_dir})"
+        )

@@ -28,7 +28,7 @@ __all__ = ["run_stage", "setup_run"]
 
 def setup_run(
     network: torch.nn.Module,
-    ckpt_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
     settings: Mapping | None = None,
     seed: int | None = 0,
     device: str | torch.device = "cpu",
@@ -40,9 +40,9 @@ def setup_run(
     """
     if seed is not None:
         set_determinism(seed=int(seed))
-    Path(ckpt_dir).mkdir(parents=True, exist_ok=True)
+    Path(model_dir).mkdir(parents=True, exist_ok=True)
     if is_main_process():  # with torchrun, rank 0 writes the model folder
-        write_model_info(ckpt_dir, network, settings)
+        write_model_info(model_dir, network, settings)
     return network.to(torch.device(device))
 
 
@@ -50,7 +50,7 @@ def run_stage(
     stage: str,
     trainer: SupervisedTrainer,
     evaluator: SupervisedEvaluator,
-    ckpt_dir: str | os.PathLike,
+    model_dir: str | os.PathLike,
     resume: bool | str = False,
 ) -> float:
     """Train one stage with its trainer; returns the best validation Dice (NaN when skipped).
@@ -58,7 +58,7 @@ def run_stage(
     With ``resume``, a stage whose final checkpoint exists is skipped.
     """
     stage = get_stage(stage)
-    final = stage_checkpoint(ckpt_dir, stage, "final")
+    final = stage_checkpoint(model_dir, stage, "final")
     if as_bool(resume) and final.is_file():
         logger.info("%s already finished (%s): skipped", stage.name, final)
         return float("nan")

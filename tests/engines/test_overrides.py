@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from glsmonai.engines import check_overrides
+from glsmonai.engines import check_ckpt_dir, check_overrides
 from tests.test_bundle import BUNDLE
 
 TRAIN, CPU = str(BUNDLE / "train.json"), str(BUNDLE / "cpu.json")
@@ -27,3 +27,9 @@ def test_keys_of_an_overlay_count_and_a_python_driven_bundle_is_not_checked():
     check_overrides(["run", "evaluating", "--config_file", f"['{TRAIN}','{BUNDLE / 'evaluate.json'}']",
                      "--eval_split", "validation"])
     check_overrides(["something", "--anything", "1"])  # not a ``monai.bundle run`` command line
+
+
+def test_ckpt_dir_set_alone_is_refused_as_the_alias_of_model_dir():
+    check_ckpt_dir("runs/a/models", "runs/a/models/")  # the alias unset: the same folder
+    with pytest.raises(ValueError, match=r"ckpt_dir runs/b is not model_dir runs/a/models: .*\(--model_dir runs/b\)"):
+        check_ckpt_dir("runs/a/models", "runs/b")

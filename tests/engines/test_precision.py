@@ -8,7 +8,7 @@ import torch
 import torch.nn as nn
 
 import glsmonai.precision as precision
-from glsmonai.engines import AutocastInferer
+from glsmonai.precision import AutocastInferer
 
 
 class _Recorder(nn.Module):
