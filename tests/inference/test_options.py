@@ -103,3 +103,17 @@ def test_the_command_line_makes_one_options_value():
                                                     exported="x.onnx")
     engine = next(a for a in parser._subparsers._group_actions[0].choices["predict"]._actions if a.dest == "engine")
     assert tuple(engine.choices) == ENGINES
+
+
+def test_the_inference_bundle_builds_one_options_value():
+    from monai.bundle import ConfigParser
+
+    from tests.test_bundle import BUNDLE
+
+    parser = ConfigParser()
+    parser.read_config(str(BUNDLE / "inference.json"))
+    assert parser.get_parsed_content("predict_options") == PredictOptions()
+    assert "@predict_options" in parser.get("inference")[0]
+    parser.update({"predict_options#tta": True, "predict_options#components": "task", "engine": "onnx"})
+    assert parser.get_parsed_content("predict_options", lazy=False) == PredictOptions(tta=True, components="task",
+                                                                                    engine="onnx")
