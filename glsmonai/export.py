@@ -43,11 +43,11 @@ outputs the predictor uses is the stage's business (stage 1 and 2 models use the
 prediction, as in PyTorch).
 
 The MONAI way builds the same module from the bundle's ``inference.json`` (``network_def``: the model
-folder ``@ckpt_dir`` read by :func:`exportable_network`) and scripts it, which compiles a small module
+folder ``@model_dir`` read by :func:`exportable_network`) and scripts it, which compiles a small module
 around the trace (the file must go into an existing folder)::
 
     python -m monai.bundle ckpt_export network_def --filepath bundles/gls/models/model.ts \
-        --ckpt_file runs/mine/models/stage3_best.pt --ckpt_dir runs/mine/models \
+        --ckpt_file runs/mine/models/stage3_best.pt --model_dir runs/mine/models \
         --config_file bundles/gls/configs/inference.json --meta_file bundles/gls/configs/metadata.json
 """
 

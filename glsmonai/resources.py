@@ -49,7 +49,12 @@ def copy_bundle(dest: str | os.PathLike) -> Path:
     dest = Path(dest)
     if dest.exists():
         raise FileExistsError(f"{dest} exists: give a new folder to copy the bundle into")
-    shutil.copytree(bundle_dir(), dest, ignore=shutil.ignore_patterns("__pycache__", "models"))
+    src = bundle_dir()
+    # a checkout keeps links at the configs' pre-0.4 paths (bundles/gls/train.json -> configs/train.json):
+    # the copy, like the wheel, has the model-zoo layout only
+    links = {p.name for p in src.iterdir() if p.is_symlink()}
+    shutil.copytree(src, dest, ignore=lambda folder, names: {n for n in names if n in ("__pycache__", "models")}
+                    | (links if Path(folder) == src else set()))
     (dest / "models").mkdir()
     return dest
 

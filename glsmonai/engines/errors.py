@@ -38,7 +38,8 @@ def input_error(err: BaseException) -> BaseException | None:
     while err is not None and id(err) not in seen:
         seen.add(id(err))
         chain.append(err)
-        err = err.__cause__ or err.__context__
+        # ``raise ... from None`` hides the context: the message that names the file is then the outer one
+        err = err.__cause__ or (None if err.__suppress_context__ else err.__context__)
     return next((e for e in reversed(chain) if isinstance(e, (ValueError, OSError)) and _raised_here(e)), None)
 
 

@@ -62,13 +62,10 @@ def write_json(path: str | os.PathLike, document: Mapping) -> Path:
 
 
 def package_version() -> str:
-    """The installed glsmonai's version (``"unknown"`` when it is not installed)."""
-    from importlib.metadata import PackageNotFoundError, version
+    """glsmonai's version, as :data:`glsmonai.__version__` reads it (package metadata, else setup.cfg)."""
+    from glsmonai import __version__
 
-    try:
-        return version("glsmonai")
-    except PackageNotFoundError:
-        return "unknown"
+    return __version__
 
 
 def statistics_dict(statistics: pd.DataFrame) -> dict[str, dict]:

@@ -34,3 +34,17 @@ def test_the_innermost_input_error_raised_by_glsmonai_is_found_through_the_parse
     with pytest.raises(ValueError) as elsewhere:
         int("x")  # raised outside glsmonai: the full traceback stays
     assert errors.input_error(elsewhere.value) is None
+
+
+
+
+def test_an_error_raised_from_none_is_found_itself_not_its_hidden_context():
+    import numpy as np
+
+    from glsmonai.transforms.loading import Keypointsd
+
+    empty = {"label": np.zeros((1, 16, 16), np.float32), "label_path": "/data/case7_gt.nii.gz"}
+    with pytest.raises(ValueError) as raised:  # "<file>: keypoint rule failed: ..." from None over the rule's error
+        Keypointsd("label", num_keypoints=2, rule="iris_roots")(empty)
+    found = errors.input_error(raised.value)
+    assert found is raised.value and "/data/case7_gt.nii.gz" in str(found)
