@@ -129,7 +129,7 @@ def _compare(args: argparse.Namespace) -> int:
         overrides += [f"--{key}", value]
     table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels,
                     folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction,
-                    variants=args.variants, presets=args.preset, seeds=args.seeds)
+                    variants=args.variants, presets=args.preset, seeds=args.seeds, test=args.test)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
@@ -270,7 +270,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("predict", help="segment every scan in a folder (NIfTI, MetaImage, NRRD, PNG, JPEG, BMP, TIFF, DICOM)")
     p.add_argument("-i", "--input", required=True, help="folder of scans, or a datalist JSON (see --split)")
     p.add_argument("-o", "--output", required=True, help="output folder (not the input folder)")
-    p.add_argument("-m", "--model", required=True, metavar="MODEL_DIR", help="trained model folder")
+    p.add_argument("-m", "--model", required=True, nargs="+", metavar="MODEL_DIR",
+                   help="trained model folder; several (e.g. the five folds of a cross-validation): one ensemble, whose "
+                        "members' probabilities and keypoint heatmaps are averaged (the keypoints decoded once from the "
+                        "averaged heatmaps); they must agree on working size, keypoints, crop space and intensity "
+                        "settings, and their recorded options are the first one's; OUT/ensemble.json records them")
     p.add_argument("--labels", help="folder of reference labels <name>.<ext>, drawn in green on the overlays")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
     p.add_argument("--no-overlays", action="store_true", help="skip the overlay PNGs")
@@ -315,7 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=["torch", "torchscript", "onnx"], default="torch",
                    help="what runs the network: torch (the PyTorch network and the model folder's checkpoint), "
                         "torchscript (model.ts) or onnx (model.onnx, ONNX Runtime) written by glsmonai export; "
-                        "reading, TTA, assembling and writing are the same (default torch)")
+                        "reading, TTA, assembling and writing are the same; torchscript and onnx take one -m folder "
+                        "(default torch)")
     p.add_argument("--exported", metavar="PATH",
                    help="the exported file for --engine torchscript|onnx (default: model.ts / model.onnx in the -m folder)")
     _datalist_options(p)
@@ -402,6 +407,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "each group, so they cover training runs as well as patients. Default 1")
     p.add_argument("--val-fraction", type=float, default=0.2,
                    help="share of the cases outside the test fold used for validation (whole groups). Default 0.2")
+    p.add_argument("--test", metavar="DATALIST",
+                   help="a datalist whose testing entries (paths relative to --dataset_dir) are an external test set "
+                   "sharing no group with --datalist (e.g. data_lists/camus_lockbox.json): after the cross-validation "
+                   "every model's fold ensemble (all its fold models, per seed) and each fold model alone predict it; "
+                   "writes test_cases.csv, test_table.csv/.md (ensemble and one fold model, with their prediction "
+                   "seconds) and test_paired.csv/.md (each ensemble against the reference's, and against one of its "
+                   "fold models). Needs --folds K >= 2")
     p.add_argument("--out", required=True, help="output folder (models, predictions, tables); a rerun resumes it")
     p.set_defaults(func=_compare)
 

@@ -12,11 +12,12 @@ from glsmonai.model_folder import stage_checkpoint, write_model_info
 from glsmonai.networks import GLSNet
 
 
-def untrained_model_folder(path: Path, crop_space: str = "working", tta: bool = False) -> Path:
-    """An untrained but complete stage-3 model folder (seeded weights: outputs are arbitrary, yet fixed)."""
-    torch.manual_seed(1)
+def untrained_model_folder(path: Path, crop_space: str = "working", tta: bool = False, seed: int = 1,
+                           image_size: tuple[int, int] = (32, 32)) -> Path:
+    """An untrained but complete stage-3 model folder (weights seeded by ``seed``: outputs are arbitrary, yet fixed)."""
+    torch.manual_seed(seed)
     net = GLSNet(crop_size=(8, 8), channels=(4, 8, 16), crop_space=crop_space, keypoint_band=2)
-    write_model_info(path, net, {"image_size": [32, 32], "flip_swap": [[0, 1]], "num_components": 2,
+    write_model_info(path, net, {"image_size": list(image_size), "flip_swap": [[0, 1]], "num_components": 2,
                                  "predict": {"tta": tta, "components": "task"}})
     for stage in ("stage1", "stage2", "stage3"):
         torch.save(net.state_dict(), stage_checkpoint(path, stage))

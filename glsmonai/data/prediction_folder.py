@@ -5,6 +5,7 @@
     OUT/<name>_seg<mask ext>      the mask, with the scan's geometry (:func:`mask_path`)
     OUT/overlays/<name>.png       the overlay (:func:`overlay_name`; ``<name>_<format>.png`` when two scans share a stem)
     OUT/keypoints.csv             image, k, row, col, score, confidence, flag (:class:`KeypointTable`, :func:`read_keypoints_csv`)
+    OUT/ensemble.json             a fold ensemble's member folders and options (several ``-m``; :data:`ENSEMBLE_FILE`)
 
 The names and columns are written here once, for the writer (``glsmonai.inference.export_prediction``) and
 the readers (scoring and measuring, which know nothing of prediction itself).
@@ -27,7 +28,7 @@ from glsmonai.data.pairs import prediction_path
 from glsmonai.utils import atomic_write, stale_temporaries
 
 __all__ = [
-    "KEYPOINTS_FILE", "KEYPOINT_COLUMNS", "KeypointTable", "OVERLAYS_DIR", "find_overlay", "keypoint_rows",
+    "ENSEMBLE_FILE", "KEYPOINTS_FILE", "KEYPOINT_COLUMNS", "KeypointTable", "OVERLAYS_DIR", "find_overlay", "keypoint_rows",
     "mask_path", "overlay_name", "overlay_names", "read_keypoints_csv",
 ]
 
@@ -37,6 +38,8 @@ KEYPOINTS_FILE = "keypoints.csv"
 KEYPOINT_COLUMNS: tuple[str, ...] = ("image", "k", "row", "col", "score", "confidence", "flag")
 #: the folder of the overlays
 OVERLAYS_DIR = "overlays"
+#: what a fold ensemble's run records about its models: ``{"members": [model folders], "stage", "options"}``
+ENSEMBLE_FILE = "ensemble.json"
 
 
 def mask_path(output_dir: str | os.PathLike, scan: str | os.PathLike) -> Path:

@@ -31,6 +31,7 @@ from glsmonai.evaluation.html_report import write_compare_report
 from glsmonai.evaluation.reports import AREAS, CaseFiles, compare_summary, score_folder, write_json
 from glsmonai.evaluation.scoring import COUNTS
 from glsmonai.experiments.cost import model_cost
+from glsmonai.experiments.external import check_external, predict_external, score_external, write_external_tables
 from glsmonai.experiments.panels import write_panels
 from glsmonai.experiments.rounds import DatalistFile, Round, plan_rounds
 from glsmonai.experiments.runner import train_and_predict
@@ -111,6 +112,7 @@ def compare(
     variants: Sequence[str] = (),
     presets: Sequence[str] = (),
     seeds: int = 1,
+    test: str | os.PathLike | None = None,
 ) -> pd.DataFrame:
     """Train, predict and score ``models``, cross-validated by group or on the datalist's own split.
 
@@ -166,13 +168,19 @@ def compare(
             (``base``: the overrides' ``--seed``, else the bundle's; see
             :func:`~glsmonai.experiments.training.training_seeds`), and the paired intervals resample the seeds
             within each group (:func:`~glsmonai.evaluation.statistics.hierarchical_paired_difference`).
+        test: a datalist whose ``testing`` entries (paths relative to ``dataset_dir``) are an external test set,
+            sharing no group with ``datalist``: after the cross-validation every model's fold ensemble (per
+            seed) and each of its fold models predict it, and ``test_cases.csv``, ``test_table.csv`` / ``.md`` and
+            ``test_paired.csv`` / ``.md`` are written (:mod:`~glsmonai.experiments.external`); the other outputs
+            are the same as without it. Needs ``folds >= 2``.
 
     Returns:
         the table, one row per model.
 
     Raises:
         ValueError: an unknown model, a ``reference`` not among ``models``, no key-region model among
-            ``models``, a bad ``folds`` or ``seeds`` value or too few groups for it.
+            ``models``, a bad ``folds`` or ``seeds`` value or too few groups for it; a ``test`` datalist without
+            labelled ``testing`` entries, sharing a group with ``datalist``, or with ``folds = 0``.
         RuntimeError: a training or a prediction failed (the message names the log).
     """
     wall_start = time.perf_counter()
@@ -191,6 +199,8 @@ def compare(
     configs = Path(configs) if configs is not None else configs_dir()
     training = training_seeds(seeds, overrides, bundle_files(configs, models[0], presets))
     source = DatalistFile.read(datalist, dataset_dir)
+    external = DatalistFile.read(test, dataset_dir) if test is not None else None
+    test_cases = check_external(external, source, folds) if external is not None else None
     rounds = plan_rounds(source, out, folds, seed, val_fraction)
     timings = pd.DataFrame(train_and_predict(rounds, models, training, out, configs, presets, variants))
     names = [*models, *(f"{m}+{v}" for m in models for v in variants)]
@@ -224,4 +234,10 @@ def compare(
     document = compare_summary(cases, tables.table, tables.paired, evaluated, errors, windows, tables.levers)
     write_json(out / "summary.json", document)
     write_compare_report(out / "report.html", document, tables.table, tables.paired, cases, tables.levers, panels)
+    if external is not None:  # after the cross-validation's outputs, which it leaves as they are
+        runs = predict_external(external, rounds, models, training, out)
+        window = key_window(read_model_info(rounds[0].run(out, window_model, training[0].folder) / "models"))
+        label_value = external.task.get("label_value", source.task.get("label_value"))
+        test_scores, test_kp = score_external(test_cases, runs, rounds, training, out, window, label_value)
+        write_external_tables(out, test_scores, runs, test_kp, models, reference, len(rounds), n_boot, seed)
     return tables.table

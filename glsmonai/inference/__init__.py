@@ -18,6 +18,7 @@ The Python API (``docs/python-api.md``)::
     predictor = Predictor("runs/mine/models", device="cpu", options=PredictOptions(tta=True))
     prediction = predictor.predict("scan.nii.gz")            # or predictor.predict_array(array, geometry)
     failures = predict_folder(predictor, "scans/", "out/")
+    ensemble = Predictor(["cv/fold0/models", "cv/fold1/models"], device="cpu")  # a fold ensemble, used alike
 """
 
 from glsmonai.data.prediction_folder import KeypointTable, read_keypoints_csv

@@ -10,6 +10,8 @@ several machines (``num_parts``, ``part_id``), and continued after a kill (``res
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import logging
 import os
 from collections import deque
@@ -21,12 +23,12 @@ from tqdm import tqdm
 
 from glsmonai.data.datalist import scan_list
 from glsmonai.data.io import IMAGE_EXTENSIONS, find_partner, list_images, split_ext
-from glsmonai.data.prediction_folder import KEYPOINTS_FILE, OVERLAYS_DIR, KeypointTable, mask_path, overlay_names
+from glsmonai.data.prediction_folder import ENSEMBLE_FILE, KEYPOINTS_FILE, OVERLAYS_DIR, KeypointTable, mask_path, overlay_names
 from glsmonai.inference.data_iterators import ReadScan, scan_loader
 from glsmonai.inference.export_prediction import write_prediction
 from glsmonai.inference.options import PredictOptions
 from glsmonai.inference.predict_from_raw_data import Predictor
-from glsmonai.utils import stale_temporaries
+from glsmonai.utils import atomic_write, stale_temporaries
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +41,7 @@ PREDICT_EXTENSIONS: tuple[str, ...] = IMAGE_EXTENSIONS
 def run_inference(
     input_dir: str | os.PathLike,
     output_dir: str | os.PathLike,
-    model_dir: str | os.PathLike,
+    model_dir: str | os.PathLike | Sequence[str | os.PathLike],
     options: PredictOptions | None = None,
     *,
     device: str | None = None,
@@ -58,6 +60,7 @@ def run_inference(
     """Predict every scan in ``input_dir`` with the model folder ``model_dir``: :func:`predict_folder` with a
     :class:`~glsmonai.inference.predict_from_raw_data.Predictor` of ``model_dir``, ``device`` and ``options``
     (``changes``: fields of :class:`~glsmonai.inference.options.PredictOptions` changed from ``options``).
+    Several model folders are a fold ensemble (:class:`~glsmonai.inference.predict_from_raw_data.Predictor`).
 
     The arguments are checked, and the scans listed, before the model is loaded.
     """
@@ -90,7 +93,7 @@ def predict_folder(
     ``keypoints.csv`` (image, k, row, col in original pixels to 1/1000, heatmap score, confidence, flag:
     ``unsure`` below ``min_confidence``, else ``ok``) and ``overlays/<name>.png`` (references from
     ``labels_dir``, or from the datalist); see :mod:`glsmonai.data.prediction_folder`. A bad file is logged
-    and skipped.
+    and skipped. A fold ensemble also records its member folders and options in ``ensemble.json``.
 
     The work runs as a pipeline: ``num_workers`` DataLoader workers read and prepare scans ahead
     (default :func:`~glsmonai.inference.data_iterators.default_workers`; 0: in this process), the network
@@ -149,6 +152,13 @@ def _run(
 ) -> list[tuple[str, str]]:
     """The run of :func:`predict_folder` on its part's scans."""
     output_dir.mkdir(parents=True, exist_ok=True)
+    if len(predictor.members) > 1:  # the same record from every part of a shared run
+        record = {"members": [str(Path(p).resolve()) for p in predictor.folders], "stage": predictor.stage.name,
+                  "options": dataclasses.asdict(predictor.options)}
+        text = json.dumps(record, indent=1, default=str)
+        atomic_write(output_dir / ENSEMBLE_FILE, lambda tmp: tmp.write_text(text))
+    else:  # an earlier ensemble's record would misname this run's model
+        (output_dir / ENSEMBLE_FILE).unlink(missing_ok=True)
     references = list_images(labels_dir) if labels_dir else []
     table = KeypointTable(output_dir / KEYPOINTS_FILE)
     label_value = predictor.folder.settings.label_value

@@ -8,6 +8,13 @@ The steps, which the folder run (:mod:`glsmonai.inference.folder_run`) spreads o
 network and a writer thread: prepare a scan's views (:attr:`Predictor.preparer`), run the network on a batch
 of views (:meth:`Predictor.forward`), bring each view's outputs back to its scan's grid
 (:meth:`Predictor.assemble`) and average a scan's views and post-process (:meth:`Predictor.combine`).
+
+Several model folders (``Predictor([fold0, fold1, ...])``, ``predict -m FOLD0 FOLD1 ...``) are one fold ensemble,
+as nnU-Net predicts with its five folds: the members' global probabilities and keypoint heatmaps are averaged,
+the keypoints are decoded once from the averages, each member's local branch and fusion run on the windows at
+those shared keypoints, and the members' final probabilities are averaged (per view: with TTA each view has its
+own keypoints, and the two views are averaged as for one model). The members must agree on what makes the
+average meaningful (:data:`ENSEMBLE_TERMS`); the first member's settings and recorded options serve them all.
 """
 
 from __future__ import annotations
@@ -16,6 +23,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -29,13 +37,13 @@ from glsmonai.inference.options import PredictOptions
 from glsmonai.model_folder import ModelFolder
 from glsmonai.networks import GLSKeys
 from glsmonai.precision import autocast
-from glsmonai.stages import later_output
+from glsmonai.stages import Stage, later_output
 from glsmonai.transforms.crop import paste_at_points, paste_windows, window_weights
 from glsmonai.transforms.postprocess import MaskPostprocessing
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["Prediction", "Predictor"]
+__all__ = ["ENSEMBLE_TERMS", "Member", "Prediction", "Predictor", "mean_probability_logits"]
 
 
 @dataclass
@@ -67,12 +75,39 @@ class Prediction:
     image: np.ndarray
 
 
+class Member(NamedTuple):
+    """One model folder of a :class:`Predictor` (of an ensemble's members)."""
+
+    folder: ModelFolder
+    network: torch.nn.Module
+    stage: Stage
+
+
+#: what the members of an ensemble must agree on (the first member's values serve them all)
+ENSEMBLE_TERMS: tuple[str, ...] = (
+    "working size", "intensity percentiles", "input channels", "keypoint count", "keypoint names", "keypoint rule",
+    "flip pairs", "crop space", "crop size", "crop window", "crop window (mm)", "keypoint band", "stage",
+)
+
+
+def _ensemble_terms(folder: ModelFolder, network: torch.nn.Module, stage: Stage) -> dict[str, object]:
+    """A member's values of :data:`ENSEMBLE_TERMS`: the same preprocessing (so one preparer serves all), keypoints
+    of the same meaning (so their heatmaps may be averaged), windows of the same size and place, one stage."""
+    settings = folder.settings
+    values = (settings.image_size, settings.intensity_percentiles, settings.network.in_channels,
+              network.num_keypoints, settings.keypoint_names, settings.keypoint_rule, settings.flip_swap,
+              getattr(network, "crop_space", None), tuple(network.crop_size or ()), settings.crop_window,
+              settings.crop_window_mm, getattr(network, "keypoint_band", None), stage.name)
+    return dict(zip(ENSEMBLE_TERMS, values))
+
+
 class Predictor:
     """Runs a trained GLS model folder (or a baseline's) on scans of any size.
 
     Args:
         model_dir: the trained model folder (:data:`~glsmonai.model_folder.MODEL_INFO_FILE` and
-            ``stageN_best.pt`` checkpoints; or a folder ``glsmonai export`` wrote, for an exported ``engine``).
+            ``stageN_best.pt`` checkpoints; or a folder ``glsmonai export`` wrote, for an exported ``engine``),
+            or a list of several: a fold ensemble (engine ``torch`` only; see the module's description).
         device: ``"cpu"`` or ``"cuda"``; default CUDA when available.
         options: how to predict (:class:`~glsmonai.inference.options.PredictOptions`); default: every option
             as the model folder records it.
@@ -80,7 +115,9 @@ class Predictor:
             (``Predictor(folder, tta=True)`` is ``Predictor(folder, options=PredictOptions(tta=True))``).
 
     The options are resolved once against the model folder (:meth:`PredictOptions.resolve`: unset ones take
-    what it records, else off) and kept as :attr:`options`.
+    what it records, else off) and kept as :attr:`options`. An ensemble's options are resolved against its
+    first member; a member whose recorded options resolve differently, or that disagrees on one of
+    :data:`ENSEMBLE_TERMS`, is refused in one line naming its folder.
 
     The latest trained stage is used unless ``options.stage`` names one: the fused output of stage 3, else
     the global output. With ``crop_space original`` the mask is assembled on the original grid: the global
@@ -88,24 +125,36 @@ class Predictor:
     (stage 3) or local (stage 2) prediction.
 
     Attributes:
-        folder: the model folder and its settings.
+        folder: the model folder and its settings (an ensemble's first member).
         options: the resolved options.
-        network: the network (or the exported file standing in for it), in evaluation mode on ``device``.
+        network: the network (or the exported file standing in for it), in evaluation mode on ``device``
+            (an ensemble's first member's).
         stage: the stage whose checkpoint runs.
+        members: every member's folder, network and stage, the first one's being the above (one for one folder).
         transforms: the deterministic preprocessing of a scan (as in training).
     """
 
+    #: the members (class default for predictors made without :meth:`__init__`)
+    members: tuple[Member, ...] = ()
+
     def __init__(
         self,
-        model_dir: str | os.PathLike,
+        model_dir: str | os.PathLike | Sequence[str | os.PathLike],
         device: str | torch.device | None = None,
         options: PredictOptions | None = None,
         **changes: object,
     ) -> None:
+        model_dirs = [model_dir] if isinstance(model_dir, str | os.PathLike) else list(model_dir)
+        if not model_dirs:
+            raise ValueError("no model folder given")
+        model_dir = model_dirs[0]
         self.folder = ModelFolder.open(model_dir)
         settings = self.folder.settings
         options = (options or PredictOptions()).replace(**changes)
         self.options = options.resolve(settings, self.folder.path)
+        if len(model_dirs) > 1 and self.options.engine != "torch":
+            raise ValueError(f"--engine {self.options.engine} predicts with one model folder; an ensemble of "
+                             f"{len(model_dirs)} runs with --engine torch")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.postprocess = MaskPostprocessing(self.options.components) if self.options.components else None
         # a left-right flip swaps these keypoint pairs (e.g. the two iris roots); old folders: none recorded
@@ -125,6 +174,40 @@ class Predictor:
         self.transforms = settings.prediction_transforms(self.network)
         logger.info("model %s (%s, working size %s%s)", self.folder.path, self.stage.name, list(settings.image_size),
                     "" if engine == "torch" else f", {engine}: {self.network.path}")
+        self.members = (Member(self.folder, self.network, self.stage),)
+        if len(model_dirs) > 1:
+            self.members += tuple(self._open_member(path, options) for path in model_dirs[1:])
+            logger.info("fold ensemble of %d members", len(self.members))
+
+    @property
+    def folders(self) -> tuple:
+        """The members' model folders, in order (one for one folder)."""
+        return tuple(member.folder.path for member in self.members)
+
+    def _open_member(self, model_dir: str | os.PathLike, options: PredictOptions) -> Member:
+        """Another member of the ensemble, its network loaded on the device; refused in one line naming its
+        folder when it disagrees with the first member (:data:`ENSEMBLE_TERMS`, the resolved options)."""
+        folder = ModelFolder.open(model_dir)
+        resolved = options.resolve(folder.settings, folder.path)
+        for name in PredictOptions.RECORDED:
+            if getattr(resolved, name) != getattr(self.options, name):
+                raise ValueError(f"{folder.path}: prediction option {name} is {getattr(resolved, name)!r} as recorded "
+                                 f"there, {getattr(self.options, name)!r} for the first member {self.folder.path}; set "
+                                 "it explicitly to predict them as one ensemble")
+        network = folder.build_network()
+        if options.keypoint_band is not None and hasattr(network, "keypoint_band"):
+            network.keypoint_band = int(options.keypoint_band)
+        stage = folder.load(network, options.stage)
+        theirs, ours = _ensemble_terms(folder, network, stage), _ensemble_terms(self.folder, self.network, self.stage)
+        for name, value in theirs.items():
+            if value != ours[name]:
+                raise ValueError(f"{folder.path}: its {name} {value!r} differs from {ours[name]!r} of "
+                                 f"{self.folder.path}; the members of an ensemble must agree on it")
+        if network.num_keypoints:
+            network.output = later_output(stage.output, GLSKeys.LOCAL.value)
+        network.to(self.device).eval()
+        logger.info("member %s (%s)", folder.path, stage.name)
+        return Member(folder, network, stage)
 
     @property
     def tta(self) -> bool:
@@ -166,7 +249,7 @@ class Predictor:
         return self.combine(image, geometry, [self.assemble(out, view) for out, view in zip(outputs, views)])
 
     @torch.no_grad()
-    def forward(self, views: Sequence[dict]) -> list[dict[str, torch.Tensor]]:
+    def forward(self, views: Sequence[dict]) -> list[dict[str, torch.Tensor]] | list[list[dict[str, torch.Tensor]]]:
         """Run the network once on prepared views of any number of scans.
 
         Args:
@@ -175,7 +258,8 @@ class Predictor:
 
         Returns:
             one output dict per view, on the CPU, shaped as for a batch of one (``(1, ...)``; the
-            per-window outputs ``(K, ...)``).
+            per-window outputs ``(K, ...)``); for an ensemble, one list per view of every member's output
+            dict at the keypoints they share (:meth:`_forward_ensemble`).
         """
         images = torch.stack([_tensor(v["image"]).float() for v in views]).to(self.device)
         extra = {}
@@ -190,13 +274,43 @@ class Predictor:
                 "to_source": torch.stack([_tensor(v["to_source"]).float() for v in views]).to(self.device),
                 "window": torch.stack([_tensor(v["window"]).float() for v in views]).to(self.device),
             }
+        if len(self.members) > 1:
+            return self._forward_ensemble(images, extra, len(views))
         with autocast(self.device, self.options.amp):
             out = self.network(images, **extra)
         return _split_outputs(out, len(views), per_window=_PER_WINDOW | ({GLSKeys.FUSED.value} if self.original else set()))
 
+    def _forward_ensemble(self, images: torch.Tensor, extra: dict, n: int) -> list[list[dict[str, torch.Tensor]]]:
+        """The ensemble's forward pass on a batch: every member's global branch; their global probabilities and
+        keypoint heatmaps averaged (:func:`mean_probability_logits`) and the keypoints decoded once from the
+        averages (the first member's band and separation: the members agree on them); then every member's
+        windows, local branch and fusion at those keypoints, the fusion with the member's own global output.
+        Baselines (no keypoints) run whole; their probabilities are averaged by :meth:`assemble`."""
+        per_window = _PER_WINDOW | ({GLSKeys.FUSED.value} if self.original else set())
+        networks = [member.network for member in self.members]
+        with autocast(self.device, self.options.amp):
+            outs = [network(images) if not network.num_keypoints else network.forward_global(images)
+                    for network in networks]
+        if self.network.num_keypoints:
+            found = self.network.find_keypoints(
+                mean_probability_logits([out[GLSKeys.GLOBAL.value] for out in outs]),
+                mean_probability_logits([out[GLSKeys.HEATMAP.value] for out in outs]))
+            outs = [{**out, **found} for out in outs]
+            if self.stage.output != GLSKeys.GLOBAL.value:  # stage 1 uses the global outputs alone
+                with autocast(self.device, self.options.amp):
+                    outs = [network.forward_local(images, out, **extra) for network, out in zip(networks, outs)]
+        members = [_split_outputs(out, n, per_window) for out in outs]
+        return [list(views) for views in zip(*members)]
+
     def assemble(self, out: dict[str, torch.Tensor], view: dict) -> tuple:
         """One view's network outputs -> probability on its scan's grid, keypoints, scores, confidence,
-        window size in original pixels. Unsure keypoints' windows are not used."""
+        window size in original pixels. Unsure keypoints' windows are not used.
+
+        ``out`` may be an ensemble's list of member outputs (:meth:`forward`): their probabilities are averaged
+        (their keypoints are the same)."""
+        if isinstance(out, list):
+            results = [self.assemble(member, view) for member in out]
+            return (sum(r[0] for r in results) / len(results), *results[0][1:])
         grid = view["working_grid"]
         if GLSKeys.KEYPOINTS.value in out:
             points = grid.to_original(out[GLSKeys.KEYPOINTS.value][0].numpy())
@@ -305,6 +419,23 @@ def _window_map(weights: torch.Tensor, points: torch.Tensor, spatial: tuple[int,
     if len(points) == 0:
         return torch.zeros(1, *spatial)
     return paste_at_points(weights.expand(len(points), 1, *weights.shape), points[None], spatial)[0]
+
+
+def mean_probability_logits(logits: Sequence[torch.Tensor]) -> torch.Tensor:
+    """The logits of the members' mean probability: ``logit(mean_m sigmoid(logits[m]))``.
+
+    Computed in float64 as ``logsumexp_m log sigmoid(l_m) - logsumexp_m log sigmoid(-l_m)`` (the members' count
+    cancels), so logits whose sigmoid rounds to 1 in float32 keep their order (the heatmap decoder relies on it),
+    and one member's logits come back as they were to float32 precision.
+
+    Args:
+        logits: the members' logits, each ``(B, C, H, W)``.
+
+    Returns:
+        ``(B, C, H, W)`` float32.
+    """
+    stacked = torch.stack([x.double() for x in logits])
+    return (torch.logsumexp(F.logsigmoid(stacked), 0) - torch.logsumexp(F.logsigmoid(-stacked), 0)).float()
 
 
 #: outputs with one row per window, ``(B*K, ...)``, instead of one per image (see :class:`GLSKeys`)

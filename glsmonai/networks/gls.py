@@ -152,13 +152,33 @@ class GLSNet(FreezableParts, nn.Module):
         return out[self.return_key] if self.return_key else out
 
     def _forward(self, image: torch.Tensor, **scan) -> dict[str, torch.Tensor]:
+        out = self.forward_global(image)
+        if self.output == GLSKeys.GLOBAL.value:
+            return out
+        out.update(self.find_keypoints(out[GLSKeys.GLOBAL.value], out[GLSKeys.HEATMAP.value]))
+        return self.forward_local(image, out, **scan)
+
+    def forward_global(self, image: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The global branch alone: ``global`` ``(B, 1, H, W)`` and ``heatmap`` ``(B, K, H, W)`` logits."""
         # a frozen global branch runs without building a graph
         with torch.set_grad_enabled(torch.is_grad_enabled() and not self.is_frozen("global_net")):
             global_logits, heatmap_logits = self.global_net(image)
-        out = {GLSKeys.GLOBAL.value: global_logits, GLSKeys.HEATMAP.value: heatmap_logits}
-        if self.output == GLSKeys.GLOBAL.value:
-            return out
-        out.update(self._keypoints(global_logits, heatmap_logits))
+        return {GLSKeys.GLOBAL.value: global_logits, GLSKeys.HEATMAP.value: heatmap_logits}
+
+    def forward_local(self, image: torch.Tensor, out: dict[str, torch.Tensor], **scan) -> dict[str, torch.Tensor]:
+        """The windows, the local branch and (up to :attr:`output`) the fusion at ``out``'s keypoints.
+
+        :meth:`forward` is :meth:`forward_global`, :meth:`find_keypoints`, then this; a caller may put other
+        keypoints in ``out`` (a fold ensemble's, decoded once from its members' averaged heatmaps).
+
+        Args:
+            image: ``(B, C, H, W)`` working-size images.
+            out: the outputs so far: at least ``global`` and ``keypoints`` ``(B, K, 2)`` (working pixels).
+            scan: ``source``, ``to_source``, ``window`` (``crop_space original``; see :meth:`forward`).
+
+        Returns:
+            ``out`` with the window, ``local`` and (output ``fused``) fusion outputs added.
+        """
         crops, placed = self.windows.crop(image, out[GLSKeys.KEYPOINTS.value], training=self.training, **scan)
         out.update(placed)
         out[GLSKeys.LOCAL.value] = self.local_net(crops)[0]
@@ -169,7 +189,7 @@ class GLSNet(FreezableParts, nn.Module):
         out[GLSKeys.FUSED.value] = self.fusion(fusion_input)
         return out
 
-    def _keypoints(self, global_logits: torch.Tensor, heatmap_logits: torch.Tensor) -> dict[str, torch.Tensor]:
+    def find_keypoints(self, global_logits: torch.Tensor, heatmap_logits: torch.Tensor) -> dict[str, torch.Tensor]:
         """Sub-pixel heatmap peaks near the predicted boundary (``keypoints``, ``scores``, ``confidence``)."""
         mask = (global_logits.detach() > 0).to(heatmap_logits.dtype)
         found = decode_keypoints(heatmap_logits.detach(), mask, self.keypoint_band, self.keypoint_separation)

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from glsmonai.cli import main as cli_main
+from glsmonai.data.synth.writer import write_phantom_dataset
 from glsmonai.evaluation.paired import paired_runs, paired_table
 
 
@@ -54,7 +55,18 @@ def test_two_runs_of_the_same_cases_are_paired_case_by_case(tmp_path, capsys):
     assert "| gls@after | gls@before | dice | +0.0500 |" in capsys.readouterr().out
 
 
-def test_compare_two_folds_end_to_end(tiny_iris, tmp_path, caplog):
+def external_test_set(root, tiny_iris) -> str:
+    """Three phantoms of another seed (other groups) as the ``testing`` entries of a datalist, absolute paths."""
+    written = json.loads(write_phantom_dataset("iris", root, n=3, seed=7, size=(64, 72)).read_text())
+    content = json.loads((tiny_iris / "datalist.json").read_text())
+    entries = [{**e, "image": str(root / e["image"]), "label": str(root / e["label"])}
+               for split in ("training", "validation", "testing") for e in written.get(split) or []]
+    path = root / "external.json"
+    path.write_text(json.dumps({"task": content.get("task", {}), "testing": entries}))
+    return str(path)
+
+
+def test_compare_two_folds_end_to_end(tiny_iris, tmp_path, tmp_path_factory, caplog):
     base = ["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris), "--out", str(tmp_path)]
     with caplog.at_level(logging.INFO, logger="glsmonai"):
         assert cli_main([*base, *ARGS]) == 0
@@ -106,12 +118,49 @@ def test_compare_two_folds_end_to_end(tiny_iris, tmp_path, caplog):
     assert set(zip(levers["model"], levers["reference"])) == {
         ("unet+tta", "unet"), ("unet+components", "unet"), ("gls+tta", "gls"), ("gls+components", "gls")}
     assert "| gls+tta | gls | dice |" in (tmp_path / "levers.md").read_text()
+    # an external test set: every model's fold ensemble and each fold model predict it, nothing is retrained and
+    # the cross-validation's outputs stay as they were
+    external = external_test_set(tmp_path_factory.mktemp("external"), tiny_iris)
+    assert cli_main([*base, *ARGS, "--test", external]) == 0
+    assert {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/fold*/train.log")} == logs
+    assert pd.read_csv(tmp_path / "cases.csv").equals(cases)
+    tested = pd.read_csv(tmp_path / "test_cases.csv")
+    assert list(tested.columns[:5]) == ["model", "members", "seed", "image", "group"]
+    assert tested.groupby(["model", "members"]).size().to_dict() == {
+        (m, k): 3 for m in ("gls", "unet") for k in ("ensemble", "fold0", "fold1")}
+    record = json.loads((tmp_path / "gls" / "test_ensemble" / "ensemble.json").read_text())
+    assert record["members"] == [str((tmp_path / "gls" / f"fold{k}" / "models").resolve()) for k in (0, 1)]
+    assert (tmp_path / "gls" / "fold1" / "test_predictions" / "keypoints.csv").is_file()
+    test_table = pd.read_csv(tmp_path / "test_table.csv").set_index("model")
+    assert list(test_table.index) == ["unet", "unet@fold", "gls", "gls@fold"]
+    assert test_table["n_networks"].tolist() == [2, 1, 2, 1] and test_table["predict_s"].gt(0).all()
+    gls = tested[tested["model"] == "gls"]
+    assert test_table.loc["gls", "dice"] == pytest.approx(gls.loc[gls["members"] == "ensemble", "dice"].mean())
+    assert test_table.loc["gls@fold", "dice"] == pytest.approx(gls.loc[gls["members"] != "ensemble", "dice"].mean())
+    test_paired = pd.read_csv(tmp_path / "test_paired.csv")
+    assert {("gls", "unet"), ("unet", "unet@fold"), ("gls", "gls@fold")} == set(zip(test_paired["model"],
+                                                                                    test_paired["reference"]))
+    dice = test_paired[(test_paired["model"] == "gls") & (test_paired["reference"] == "gls@fold")
+                       & (test_paired["metric"] == "dice")].iloc[0]
+    assert dice["n_seeds_ref"] == 2 and dice["mean"] == pytest.approx(
+        test_table.loc["gls", "dice"] - test_table.loc["gls@fold", "dice"])
+    assert "| gls | gls@fold | dice |" in (tmp_path / "test_paired.md").read_text()
+    assert "predict_s" in (tmp_path / "test_table.md").read_text()
 
 
 def test_compare_reference_must_be_compared(tiny_iris, tmp_path):
     rc = cli_main(["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris),
                    "--out", str(tmp_path), "--models", "gls", "--reference", "unet"])
     assert rc == 2 and not any(tmp_path.iterdir())
+
+
+def test_an_external_test_set_is_refused_before_anything_trains(tiny_iris, tmp_path):
+    base = ["compare", "--datalist", str(tiny_iris / "datalist.json"), "--dataset_dir", str(tiny_iris), "--out",
+            str(tmp_path / "out"), "--models", "gls", "--reference", "gls"]
+    own = str(tiny_iris / "datalist.json")  # its testing cases are cross-validated too: shared groups
+    assert cli_main([*base, "--test", own]) == 2
+    assert cli_main([*base, "--folds", "0", "--test", own]) == 2  # no fold ensemble
+    assert not (tmp_path / "out").exists()
 
 
 def test_a_preset_is_an_overlay_that_must_exist(tiny_iris, tmp_path):

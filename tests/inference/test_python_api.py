@@ -37,6 +37,9 @@ def test_the_page_has_the_documented_steps():
 def test_the_documented_python_api_runs(trained_model, tiny_iris, tmp_path, monkeypatch):
     (tmp_path / "runs" / "mine").mkdir(parents=True)
     (tmp_path / "runs" / "mine" / "models").symlink_to(trained_model)
+    for fold in ("fold0", "fold1"):  # two folds of a cross-validation, for the ensemble's block
+        (tmp_path / "runs" / fold).mkdir()
+        (tmp_path / "runs" / fold / "models").symlink_to(trained_model)
     scans = sorted((tiny_iris / "images").glob("*.nii.gz"))[:2]
     (tmp_path / "scans").mkdir()
     for i, scan in enumerate(scans, 1):
@@ -54,3 +57,4 @@ def test_the_documented_python_api_runs(trained_model, tiny_iris, tmp_path, monk
     assert (tmp_path / "predictions" / "overlays" / "case01.png").is_file()
     assert namespace["predictor"].options.tta and namespace["plain"].options.tta is False
     assert namespace["gs"].stage.name == "stage1"
+    assert len(namespace["ensemble"].members) == 2 and (tmp_path / "predictions_ensemble" / "ensemble.json").is_file()
