@@ -129,7 +129,8 @@ def _compare(args: argparse.Namespace) -> int:
         overrides += [f"--{key}", value]
     table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels,
                     folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction,
-                    variants=args.variants, presets=args.preset, seeds=args.seeds, test=args.test)
+                    variants=args.variants, presets=args.preset, seeds=args.seeds, test=args.test,
+                    only_folds=args.fold)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
@@ -387,6 +388,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="K >= 2: group K-fold cross-validation over all labelled cases, each case tested once, all cases "
                    "of a group (patient) in one fold; validation: --val-fraction of the other groups, training: the rest. "
                    "0: the datalist's own split (test split, else validation). Default 5")
+    p.add_argument("--fold", type=int, nargs="+", metavar="k",
+                   help="train and score only these folds (0 .. K-1) of the --folds K split, the same folds as the full "
+                   "run: a cheap screen, or a cross-validation run fold by fold (a later call with more folds reuses "
+                   "what is trained). Default: every fold")
     p.add_argument("--reference", default="unet", choices=["unet", "unetpp", "cenet", "gs", "gls", "gls_working", "gls_original"],
                    help="one of --models: paired.csv/.md give every other model's per-case difference to it (model - "
                    "reference) for dice, key_dice and hd95, with a 95%% bootstrap interval that resamples whole groups; "

@@ -33,7 +33,7 @@ from glsmonai.evaluation.scoring import COUNTS
 from glsmonai.experiments.cost import model_cost
 from glsmonai.experiments.external import check_external, predict_external, score_external, write_external_tables
 from glsmonai.experiments.panels import write_panels
-from glsmonai.experiments.rounds import DatalistFile, Round, plan_rounds
+from glsmonai.experiments.rounds import DatalistFile, Round, plan_rounds, select_rounds
 from glsmonai.experiments.runner import train_and_predict
 from glsmonai.experiments.tables import CASE_METRICS, KP_COLUMNS, write_tables
 from glsmonai.experiments.training import MODELS, TrainingSeed, bundle_files, training_seeds
@@ -113,6 +113,7 @@ def compare(
     presets: Sequence[str] = (),
     seeds: int = 1,
     test: str | os.PathLike | None = None,
+    only_folds: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Train, predict and score ``models``, cross-validated by group or on the datalist's own split.
 
@@ -201,7 +202,7 @@ def compare(
     source = DatalistFile.read(datalist, dataset_dir)
     external = DatalistFile.read(test, dataset_dir) if test is not None else None
     test_cases = check_external(external, source, folds) if external is not None else None
-    rounds = plan_rounds(source, out, folds, seed, val_fraction)
+    rounds = select_rounds(plan_rounds(source, out, folds, seed, val_fraction), only_folds)
     timings = pd.DataFrame(train_and_predict(rounds, models, training, out, configs, presets, variants))
     names = [*models, *(f"{m}+{v}" for m in models for v in variants)]
     cases, kp_errors = _score(rounds, names, training, out, window_model, source.task.get("label_value"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -19,7 +20,7 @@ import numpy as np
 
 from glsmonai.data.folds import SPLITS, entry_group, write_fold_datalists
 
-__all__ = ["DatalistFile", "Round", "plan_rounds"]
+__all__ = ["select_rounds", "DatalistFile", "Round", "plan_rounds"]
 
 
 @dataclass(frozen=True)
@@ -143,3 +144,21 @@ def plan_rounds(source: DatalistFile, out: Path, folds: int, seed: int, val_frac
         raise ValueError(f"--folds must be 0 (the datalist's own split) or at least 2, got {folds}")
     paths = write_fold_datalists(source.path, out / "folds", folds, seed, val_fraction)
     return [Round(k, DatalistFile.read(path, source.dataset_dir), "testing", f"fold{k}") for k, path in enumerate(paths)]
+
+
+def select_rounds(rounds: Sequence[Round], only: Sequence[int] | None) -> list[Round]:
+    """The rounds of the folds ``only`` (all of them when ``None``), in fold order.
+
+    The folds are dealt as for the full comparison, so a comparison of some folds trains exactly the runs
+    the full one would, and a later call with more folds reuses them.
+
+    Raises:
+        ValueError: a fold that the split does not have.
+    """
+    if only is None:
+        return list(rounds)
+    have = [r.k for r in rounds]
+    missing = sorted(set(only) - set(have))
+    if missing:
+        raise ValueError(f"--fold {missing[0]}: the split has folds {have[0]} .. {have[-1]} only")
+    return [r for r in rounds if r.k in set(only)]

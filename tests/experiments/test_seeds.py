@@ -88,3 +88,14 @@ def test_key_window_is_the_models_crop_in_original_pixels():
     working = {"network": {"crop_size": [24, 24]}, "image_size": [64, 64]}
     assert key_window(working)((128, 128)) == (48, 48)  # the scan is twice the working size
     assert key_window({**working, "crop_window": [30.4, 40.6]})((128, 128)) == (30, 41)  # fixed original pixels
+
+
+def test_some_folds_of_the_split_are_selected_in_fold_order(tmp_path):
+    from glsmonai.experiments.rounds import select_rounds
+
+    datalist = DatalistFile(tmp_path / "d.json", tmp_path, {}, "")
+    rounds = [Round(k, datalist, "testing", f"fold{k}") for k in range(3)]
+    assert select_rounds(rounds, None) == rounds
+    assert [r.k for r in select_rounds(rounds, [2, 0])] == [0, 2]  # the folds of the full split, in fold order
+    with pytest.raises(ValueError, match=r"--fold 3: the split has folds 0 .. 2 only"):
+        select_rounds(rounds, [0, 3])
