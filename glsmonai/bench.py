@@ -10,7 +10,14 @@ One process measures:
   and of the ``BasicUNet`` with ``DiceCELoss``;
 * **predict end to end**: ``glsmonai predict`` in a subprocess on N scans of a real scan size (wall
   time, peak resident memory of the process and of its children), against the time the network alone
-  takes on the same scans.
+  takes on the same scans;
+* **re-segmentation** of one window on a scan of that size already open (``glsmonai review`` dragging a
+  keypoint): :meth:`~glsmonai.inference.session.ScanSession.resegment`, which runs the local branch and the
+  fusion of the moved keypoint's window only, pastes it into the kept global probability and post-processes
+  the mask, per GLS configuration, plain and with the CPU preset's options (mirror TTA, the task's components).
+
+``sections`` (``--sections``) chooses which of ``inference``, ``training``, ``predict`` and ``resegment`` run
+(``glsmonai bench --sections resegment``: that figure alone, in about a minute on two cores).
 
 Micro-benchmark figures are the median over ``repeats`` timed runs after ``warmup`` untimed ones (CUDA
 is synchronised before the clock is read). They are measured in each requested precision the machine
@@ -19,7 +26,7 @@ ratios of time (seconds per image of A over those of B: above 1, A is slower). T
 run is a single run per N (it is long, and its memory peak is that of one process); the network time
 beside it is one pass over the same N scans after ``warmup`` untimed batches.
 
-Results: ``<out>/bench.json`` (machine, settings, inference, training, ratios, predict) and
+Results: ``<out>/bench.json`` (machine, settings, inference, training, ratios, predict, resegment) and
 ``<out>/bench.md`` (the same as markdown tables, the command line at the top).
 """
 
@@ -27,6 +34,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
+import itertools
 import json
 import logging
 import math
@@ -38,11 +47,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import monai
+import numpy as np
 import torch
 import torch.nn as nn
 from monai.losses import DiceCELoss
@@ -64,6 +74,9 @@ AUTOCAST_DTYPES: dict[str, torch.dtype] = {"bf16": torch.bfloat16, "fp16": torch
 
 #: distinct phantoms written for the predict runs (copied under new names up to N)
 DISTINCT_SCANS = 8
+
+#: what ``glsmonai bench`` can measure (``--sections``), in the order it measures them
+SECTIONS: tuple[str, ...] = ("inference", "training", "predict", "resegment")
 
 #: runs ``glsmonai.cli.main`` on its arguments, then prints the peak resident memory (``VmHWM``, else ``ru_maxrss``) of
 #: the process and of its waited-for children (DataLoader workers) as JSON on the last stdout line
@@ -99,6 +112,7 @@ class BenchSettings:
         predict_batch: scans per forward pass of the predict network time (and ``predict --batch-size``).
         precision: ``fp32``, ``bf16``, ``fp16``; those the machine lacks are skipped with a reason.
         out: folder of ``bench.json`` and ``bench.md``.
+        sections: which of :data:`SECTIONS` to measure (the others are empty in the results).
     """
 
     image_size: tuple[int, int]
@@ -113,6 +127,7 @@ class BenchSettings:
     predict_batch: int
     precision: tuple[str, ...]
     out: str
+    sections: tuple[str, ...] = SECTIONS
 
     @classmethod
     def from_args(cls, args: argparse.Namespace) -> BenchSettings:
@@ -130,6 +145,9 @@ class BenchSettings:
                 raise ValueError(f"--{name} must be positive, got {list(values)}")
         if self.warmup < 0 or any(n < 0 for n in self.predict_scans):
             raise ValueError("--warmup and --predict-scans must not be negative")
+        unknown = [s for s in self.sections if s not in SECTIONS]
+        if unknown or not self.sections:
+            raise ValueError(f"--sections must name some of {list(SECTIONS)}, got {list(self.sections)}")
 
 
 def command_line(settings: BenchSettings) -> str:
@@ -139,7 +157,7 @@ def command_line(settings: BenchSettings) -> str:
         ("--channels", settings.channels), ("--device", settings.device), ("--repeats", settings.repeats),
         ("--warmup", settings.warmup), ("--predict-scans", settings.predict_scans),
         ("--scan-size", settings.scan_size), ("--predict-batch", settings.predict_batch),
-        ("--precision", settings.precision), ("--out", settings.out),
+        ("--precision", settings.precision), ("--out", settings.out), ("--sections", settings.sections),
     ]
     words = ["glsmonai", "bench"]
     for flag, value in options:
@@ -405,13 +423,15 @@ def _fill_scans(folder: Path, sources: Sequence[Path], n: int) -> None:
         shutil.copyfile(sources[i % len(sources)], folder / f"scan_{i:05d}.nii.gz")
 
 
-def _write_untrained_model(folder: Path, settings: BenchSettings) -> Path:
+def _write_untrained_model(folder: Path, settings: BenchSettings, crop_space: str = "working",
+                           local_size: Sequence[int] | None = None) -> Path:
     """A model folder whose three stage checkpoints hold one seeded-random (untrained) :class:`GLSNet`."""
     from glsmonai.model_folder import stage_checkpoint, write_model_info
     from glsmonai.transforms.pipeline import DEFAULT_INTENSITY_PERCENTILES
 
     torch.manual_seed(0)
-    net = GLSNet(crop_size=settings.crop_size, channels=settings.channels, keypoint_band=3)
+    net = GLSNet(crop_size=settings.crop_size, channels=settings.channels, keypoint_band=3, crop_space=crop_space,
+                 local_size=local_size)
     write_model_info(folder, net, {"image_size": list(settings.image_size),
                                    "intensity_percentiles": list(DEFAULT_INTENSITY_PERCENTILES),
                                    "flip_swap": [[0, 1]], "num_components": 2, "label_value": None})
@@ -518,6 +538,49 @@ def predict_rows(settings: BenchSettings, device: torch.device, workdir: Path) -
     return rows
 
 
+# ------------------------------------------------------------------------------------------- resegment
+
+#: the prediction options of the re-segmentation rows: every option off, and the CPU preset's (bundles/gls/configs/cpu.json)
+RESEGMENT_OPTIONS: dict[str, dict] = {"plain": {}, "tta+components": {"tta": True, "components": "task"}}
+
+
+def _move(session, targets: Iterator) -> None:
+    """Keypoint 0 of ``session`` to the next of ``targets``."""
+    session.resegment(0, next(targets))
+
+
+def resegment_rows(settings: BenchSettings, device: torch.device, workdir: Path) -> list[dict]:
+    """Seconds to re-segment one window of an open scan of ``scan_size``, per GLS configuration and options.
+
+    The scan is opened once (read, prepared, the global branch and every window run: ``open_seconds``); then
+    keypoint 0 is moved back and forth between two points a tenth of a window either side of the model's own,
+    each move one :meth:`~glsmonai.inference.session.ScanSession.resegment` (the median of ``repeats`` after
+    ``warmup``), as ``glsmonai review`` does when a keypoint is dragged.
+    """
+    from glsmonai.inference import PLAIN, Predictor
+
+    scan = _write_phantoms(workdir / "phantoms", 1, settings.scan_size)[0]
+    rows = []
+    for i, (label, crop_space, local_size) in enumerate(gls_variants(settings.crop_size)):
+        model = _write_untrained_model(workdir / f"model_{i}", settings, crop_space, local_size)
+        for name, changes in RESEGMENT_OPTIONS.items():
+            predictor = Predictor(model, device, options=PLAIN, **changes)
+            began = time.perf_counter()
+            session = predictor.open(scan)
+            opened = time.perf_counter() - began
+            own = session.prediction.keypoints[0]
+            step = np.asarray(session.prediction.window_size or (10.0, 10.0)) / 10
+            upper = np.asarray(session.shape, dtype=np.float64) - 1
+            targets = itertools.cycle([np.clip(own - step, 0, upper), np.clip(own + step, 0, upper)])
+            seconds = median_seconds(functools.partial(_move, session, targets), settings.warmup, settings.repeats,
+                                     device)
+            rows.append({"name": "resegment", "variant": label, "crop_space": crop_space,
+                         "local_size": list(local_size), "options": name, "scan_size": list(settings.scan_size),
+                         "precision": "fp32", "open_seconds": opened, "seconds": seconds})
+            logger.info("resegment %s [%s]: %.3f s per window (open %.1f s)", label, name, seconds, opened)
+    return rows
+
+
 # ---------------------------------------------------------------------------------------------- ratios
 
 
@@ -580,17 +643,23 @@ def run_bench(settings: BenchSettings) -> dict:
     if len(settings.channels) != 5:
         logger.warning("BasicUNet has five levels: widths %s for --channels %s", unet_features(settings.channels),
                        list(settings.channels))
-    inference = [row for p in precisions for row in inference_rows(settings, device, p)]
-    training = [row for p in precisions for row in training_rows(settings, device, p)]
+    sections = set(settings.sections)
+    inference = [row for p in precisions for row in inference_rows(settings, device, p)] if "inference" in sections else []
+    training = [row for p in precisions for row in training_rows(settings, device, p)] if "training" in sections else []
     predict: list[dict] = []
-    if any(n > 0 for n in settings.predict_scans):
+    resegment: list[dict] = []
+    if "predict" in sections and any(n > 0 for n in settings.predict_scans):
         Path(settings.out).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=".bench-", dir=settings.out) as workdir:
             predict = predict_rows(settings, device, Path(workdir))
+    if "resegment" in sections:
+        Path(settings.out).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".bench-", dir=settings.out) as workdir:
+            resegment = resegment_rows(settings, device, Path(workdir))
     info = {**asdict(settings), "command": command_line(settings), "skipped_precisions": skipped,
             "basicunet_features": list(unet_features(settings.channels)), "predict_weights": "untrained (seeded random)"}
     return {"machine": machine_info(device), "settings": info, "inference": inference, "training": training,
-            "ratios": ratios(inference, training, predict), "predict": predict}
+            "ratios": ratios(inference, training, predict), "predict": predict, "resegment": resegment}
 
 
 # --------------------------------------------------------------------------------------------- reports
@@ -632,7 +701,7 @@ def _predict_section(result: dict) -> list[str]:
     """The predict part of ``bench.md``."""
     rows, growth = result["predict"], result["ratios"].get("predict_memory_growth_mib")
     if not rows:
-        return ["## predict end to end", "", "Skipped (--predict-scans 0 or none)."]
+        return ["## predict end to end", "", "Skipped (--predict-scans 0 or none, or not in --sections)."]
     lines = ["## predict end to end", "",
              "`glsmonai predict` in a subprocess, one run per N (overlays written), on copies of a few iris phantoms. "
              "The model folder holds untrained, seeded random weights: speed does not depend on the weights. "
@@ -649,6 +718,20 @@ def _predict_section(result: dict) -> list[str]:
     return lines
 
 
+def _resegment_section(result: dict) -> list[str]:
+    """The re-segmentation part of ``bench.md``."""
+    rows = result.get("resegment") or []
+    if not rows:
+        return ["## Re-segmentation of one window", "", "Skipped (not in --sections)."]
+    return ["## Re-segmentation of one window", "",
+            "A scan of the predict size already open (`Predictor.open`: read, prepared, the global branch and every "
+            "window run once, `open_seconds`); `seconds`: one `ScanSession.resegment(0, point)`, keypoint 0 moved a "
+            "tenth of a window back and forth (the local branch and the fusion of its window, in both views with TTA; "
+            "the windows pasted into the kept global probability; the mask thresholded and post-processed), as "
+            "`glsmonai review` does when a keypoint is dragged. Untrained, seeded weights; fp32.", "",
+            markdown_table(rows, ["variant", "options", "scan_size", "local_size", "open_seconds", "seconds"])]
+
+
 def markdown_report(result: dict) -> str:
     """``bench.md``: the command, the machine, and the inference, training, ratio and predict tables."""
     s = result["settings"]
@@ -656,15 +739,16 @@ def markdown_report(result: dict) -> str:
     lines = ["# glsmonai bench", "", "```", s["command"], "```", "", "## Machine", "",
              markdown_table([{"item": k, "value": v} for k, v in result["machine"].items()], ["item", "value"])]
     lines += [f"- skipped {p}: {reason}" for p, reason in s["skipped_precisions"].items()]
+    skipped = "Skipped (not in --sections)."
     lines += ["", f"## Inference (batch {s['batch']}, image {_cell(s['image_size'])}, no grad; {timing})", "",
               markdown_table(result["inference"], ["name", "variant", "precision", "output", "local_size", "seconds",
-                                                   "images_per_s"]),
+                                                   "images_per_s"]) if result["inference"] else skipped,
               "", f"## Training (forward + loss + backward + Adam step, batch {s['batch']}; {timing})", "",
               markdown_table(result["training"], ["name", "precision", "crop_space", "trainable_params", "seconds",
-                                                  "images_per_s"]),
+                                                  "images_per_s"]) if result["training"] else skipped,
               "", "## Ratios", "", result["ratios"]["meaning"] + ".", "",
               markdown_table(_ratio_rows(result["ratios"]), ["measure", "precision", "ratio"]), ""]
-    return "\n".join(lines + _predict_section(result)) + "\n"
+    return "\n".join(lines + _predict_section(result) + [""] + _resegment_section(result)) + "\n"
 
 
 def write_report(result: dict, out_dir: str | os.PathLike) -> tuple[Path, Path]:

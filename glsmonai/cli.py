@@ -62,7 +62,8 @@ def _predict(args: argparse.Namespace) -> int:
     failures = run_inference(args.input, args.output, args.model, _predict_options(args), device=args.device,
                              labels_dir=args.labels, overlays=not args.no_overlays, split=args.split,
                              dataset_dir=args.dataset_dir, batch_size=args.batch_size, num_workers=args.num_workers,
-                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume)
+                             num_parts=args.num_parts, part_id=args.part_id, resume=args.resume,
+                             keypoints=args.keypoints)
     if args.measure:  # the measures of what was just predicted, as `glsmonai measure` gives them
         from pathlib import Path
 
@@ -286,6 +287,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--part-id", type=int, default=0, metavar="I", help="which part this run predicts, 0 .. N-1 (default 0)")
     p.add_argument("--continue", dest="resume", action="store_true",
                    help="skip scans whose outputs are complete (e.g. after a killed run); redo the rest")
+    p.add_argument("--keypoints", metavar="CSV",
+                   help="keypoints given as prompts, in predict's keypoints.csv format (image, k, row, col in the scan's "
+                        "pixels; a scan may give some of its keypoints): they replace the heatmap peaks, the local branch "
+                        "and the fusion run in their windows; OUT/keypoints.csv says source 'user' for them")
     p.add_argument("--amp", action=argparse.BooleanOptionalAction, default=None,
                    help="run the network in mixed precision: bfloat16 on a CPU with bf16 instructions, float16 on "
                         "CUDA (default: as the model folder records, else off)")
@@ -481,7 +486,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Measure, in one process: inference images/s of GLS (full forward and global "
                        "branch alone, both crop spaces) and of a MONAI BasicUNet of the same widths; training images/s "
                        "of each GLS stage and of the BasicUNet; glsmonai predict end to end on N scans (wall time, peak "
-                       "memory) against the network time alone. Each figure is the median of --repeats timed runs after "
+                       "memory) against the network time alone; one window re-segmented on an open scan (a dragged "
+                       "keypoint). Each figure is the median of --repeats timed runs after "
                        "--warmup untimed ones. Writes OUT/bench.json and OUT/bench.md and prints the tables.")
     p.add_argument("--image-size", type=int, nargs=2, default=[256, 256], metavar=("H", "W"),
                    help="working image size of the networks (default 256 256)")
@@ -504,6 +510,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="fp32; bf16 autocast; fp16 autocast with a gradient scaler (CUDA only). Precisions the "
                    "machine lacks are skipped with a logged reason (default fp32 bf16 fp16)")
     p.add_argument("--out", default="runs/bench", help="output folder of bench.json and bench.md (default runs/bench)")
+    p.add_argument("--sections", nargs="+", default=["inference", "training", "predict", "resegment"],
+                   choices=["inference", "training", "predict", "resegment"],
+                   help="what to measure; resegment: one window re-segmented on an open --scan-size scan, as glsmonai "
+                   "review does when a keypoint is dragged (--sections resegment: that figure alone). Default: all four")
     p.set_defaults(func=_bench)
 
     p = sub.add_parser("bundle", help="where the installed GLS bundle is, or a copy of it to run and edit")

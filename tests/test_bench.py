@@ -32,7 +32,7 @@ def _positive(value) -> bool:
 def test_tiny_bench_writes_every_section(tmp_path):
     assert main(["bench", *TINY, "--out", str(tmp_path)]) == 0
     result = json.loads((tmp_path / "bench.json").read_text())
-    assert set(result) == {"machine", "settings", "inference", "training", "ratios", "predict"}
+    assert set(result) == {"machine", "settings", "inference", "training", "ratios", "predict", "resegment"}
 
     machine = result["machine"]
     for key in ("cpu", "cpu_count", "torch_threads", "torch", "monai", "device_name", "bf16_supported"):
@@ -73,6 +73,22 @@ def test_tiny_bench_writes_every_section(tmp_path):
             assert _positive(row[key]), key
         assert row["peak_rss_children_mib"] >= 0  # 0 without DataLoader workers
 
+    # resegment: one window of an open scan, per GLS configuration, plain and with the CPU preset's options
+    resegment = result["resegment"]
+    assert [(r["variant"], r["options"]) for r in resegment] == [
+        (v, o) for v in [r["variant"] for r in inference[:-1:2]] for o in ("plain", "tta+components")]
+    for row in resegment:
+        assert row["scan_size"] == [64, 80] and _positive(row["seconds"]) and _positive(row["open_seconds"])
+
     markdown = (tmp_path / "bench.md").read_text()
     assert f"glsmonai bench {' '.join(TINY)} --out {tmp_path}" in markdown  # the command that ran
-    assert "untrained" in markdown
+    assert "untrained" in markdown and "## Re-segmentation of one window" in markdown
+
+
+def test_one_section_alone(tmp_path):
+    """``--sections resegment``: that figure alone; the other sections are empty."""
+    assert main(["bench", *TINY, "--out", str(tmp_path), "--sections", "resegment"]) == 0
+    result = json.loads((tmp_path / "bench.json").read_text())
+    assert result["inference"] == result["training"] == result["predict"] == []
+    assert len(result["resegment"]) == 6
+    assert "--sections resegment" in result["settings"]["command"]

@@ -200,7 +200,7 @@ def test_inference_bundle_matches_predict_cli(trained, tiny_iris, tmp_path):
         b = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "bundle" / name)))
         assert np.array_equal(a, b)
     kp = pd.read_csv(tmp_path / "cli" / "keypoints.csv")
-    assert list(kp.columns) == ["image", "k", "row", "col", "score", "confidence", "flag"] and len(kp) == 20
+    assert list(kp.columns) == ["image", "k", "row", "col", "score", "confidence", "flag", "source"] and len(kp) == 20
     assert (kp["flag"] == "ok").all()  # no --min-confidence: every window used
     assert kp["confidence"].between(0, 1).all()
     assert len(list((tmp_path / "cli" / "overlays").glob("*.png"))) == 10

@@ -4,7 +4,8 @@
 
     OUT/<name>_seg<mask ext>      the mask, with the scan's geometry (:func:`mask_path`)
     OUT/overlays/<name>.png       the overlay (:func:`overlay_name`; ``<name>_<format>.png`` when two scans share a stem)
-    OUT/keypoints.csv             image, k, row, col, score, confidence, flag (:class:`KeypointTable`, :func:`read_keypoints_csv`)
+    OUT/keypoints.csv             image, k, row, col, score, confidence, flag, source (:class:`KeypointTable`,
+                                  :func:`read_keypoints_csv`, :func:`read_keypoint_prompts`)
     OUT/ensemble.json             a fold ensemble's member folders and options (several ``-m``; :data:`ENSEMBLE_FILE`)
 
 The names and columns are written here once, for the writer (``glsmonai.inference.export_prediction``) and
@@ -29,13 +30,17 @@ from glsmonai.utils import atomic_write, stale_temporaries
 
 __all__ = [
     "ENSEMBLE_FILE", "KEYPOINTS_FILE", "KEYPOINT_COLUMNS", "KeypointTable", "OVERLAYS_DIR", "find_overlay", "keypoint_rows",
-    "mask_path", "overlay_name", "overlay_names", "read_keypoints_csv",
+    "mask_path", "overlay_name", "overlay_names", "read_keypoints_csv", "KEYPOINT_SOURCES", "read_keypoint_prompts",
 ]
 
 #: the keypoint table of a prediction folder
 KEYPOINTS_FILE = "keypoints.csv"
-#: its columns: scan file name, keypoint index, position in original pixels, heatmap score, confidence, ok | unsure
-KEYPOINT_COLUMNS: tuple[str, ...] = ("image", "k", "row", "col", "score", "confidence", "flag")
+#: its columns: scan file name, keypoint index, position in original pixels, heatmap score, confidence, ok | unsure,
+#: where the keypoint came from (:data:`KEYPOINT_SOURCES`; last, so that tables of 0.4.0 and older, without it, read
+#: as tables whose keypoints all came from the model, and readers of the first seven columns read new tables)
+KEYPOINT_COLUMNS: tuple[str, ...] = ("image", "k", "row", "col", "score", "confidence", "flag", "source")
+#: where a keypoint came from: the model's heatmap peak, or given (``predict --keypoints``, a reviewer's correction)
+KEYPOINT_SOURCES: tuple[str, ...] = ("model", "user")
 #: the folder of the overlays
 OVERLAYS_DIR = "overlays"
 #: what a fold ensemble's run records about its models: ``{"members": [model folders], "stage", "options"}``
@@ -79,20 +84,23 @@ def find_overlay(pred_dir: str | os.PathLike, pred_path: str | os.PathLike) -> P
 
 
 def keypoint_rows(
-    name: str, keypoints: np.ndarray, scores: np.ndarray, confidence: np.ndarray, unsure: np.ndarray
+    name: str, keypoints: np.ndarray, scores: np.ndarray, confidence: np.ndarray, unsure: np.ndarray,
+    source: Sequence[str] | None = None,
 ) -> list[tuple]:
     """A scan's rows of ``keypoints.csv`` (:data:`KEYPOINT_COLUMNS`): positions to 1/1000 pixel, score and
-    confidence to 1/10000, flag ``unsure`` or ``ok``.
+    confidence to 1/10000, flag ``unsure`` or ``ok``, source ``model`` or ``user``.
 
     Args:
         name: the scan's file name.
         keypoints: ``(K, 2)`` ``[row, col]`` in original pixels.
         scores, confidence, unsure: ``(K,)`` each.
+        source: ``(K,)`` :data:`KEYPOINT_SOURCES`; ``None``: every keypoint the model's.
     """
+    source = ["model"] * len(keypoints) if source is None else [str(s) for s in source]
     return [
         (name, k, round(float(r), 3), round(float(c), 3), round(float(s), 4), round(float(q), 4),
-         "unsure" if u else "ok")
-        for k, ((r, c), s, q, u) in enumerate(zip(keypoints, scores, confidence, unsure))
+         "unsure" if u else "ok", origin)
+        for k, ((r, c), s, q, u, origin) in enumerate(zip(keypoints, scores, confidence, unsure, source))
     ]
 
 
@@ -122,12 +130,24 @@ class KeypointTable:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
     def _read(self) -> list[list[str]]:
-        """The table's data rows (a row cut short by a kill is dropped)."""
+        """The table's data rows (a row cut short by a kill is dropped); a table written before the ``source``
+        column gets ``model`` in it."""
         if not self.path.is_file():
             return []
         with open(self.path, newline="") as handle:
             rows = list(csv.reader(handle))
-        return [row for row in rows[1:] if len(row) == len(self.COLUMNS)]
+        width = len(rows[0]) if rows and rows[0][:1] == ["image"] else len(self.COLUMNS)
+        pad = ["model"] * (len(self.COLUMNS) - width) if width < len(self.COLUMNS) else []
+        return [row + pad for row in rows[1:] if len(row) == width]
+
+    def _write(self, rows: list[Sequence]) -> None:
+        """Replace the table by ``rows`` (under the lock, atomically)."""
+
+        def write(tmp: Path) -> None:
+            with open(tmp, "w", newline="") as handle:
+                csv.writer(handle).writerows([list(self.COLUMNS), *rows])
+
+        atomic_write(self.path, write)
 
     def done(self) -> set[str]:
         """Names of the scans with rows in the table."""
@@ -140,18 +160,23 @@ class KeypointTable:
             # every rewrite of the table holds this lock: a temporary of it found now is a killed run's
             for leftover in stale_temporaries(self.path.parent, {self.path.name}):
                 leftover.unlink(missing_ok=True)
-            rows = [row for row in self._read() if row[0] not in redo]
-
-            def write(tmp: Path) -> None:
-                with open(tmp, "w", newline="") as handle:
-                    csv.writer(handle).writerows([list(self.COLUMNS), *rows])
-
-            atomic_write(self.path, write)
+            self._write([row for row in self._read() if row[0] not in redo])
 
     def add(self, rows: Iterable[Sequence]) -> None:
         """Append one scan's rows (:func:`keypoint_rows`) in one write."""
         with self._locked(), open(self.path, "a", newline="") as handle:
             csv.writer(handle).writerows(rows)
+
+    def replace(self, name: str, rows: Iterable[Sequence]) -> None:
+        """Put ``rows`` in place of the rows of the scan ``name`` in one atomic rewrite (a reviewer's
+        correction: a killed process leaves the old table or the new one, never a mix)."""
+        with self._locked():
+            self._write([*(row for row in self._read() if row[0] != name), *rows])
+
+    def rows(self) -> list[list[str]]:
+        """The table's data rows, as strings, in the order of :data:`KEYPOINT_COLUMNS`."""
+        with self._locked():
+            return self._read()
 
 
 def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -173,4 +198,41 @@ def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, n
         group = group.sort_values("k")
         unsure = (group["flag"].astype(str) == "unsure").to_numpy() if "flag" in group else np.zeros(len(group), bool)
         out[split_ext(str(image))[0]] = (group[["row", "col"]].to_numpy(float), unsure)
+    return out
+
+
+def read_keypoint_prompts(path: str | os.PathLike) -> dict[str, np.ndarray]:
+    """``{scan stem: (K, 2) [row, col]}`` keypoints given to ``predict --keypoints``, in original pixels.
+
+    The table is ``keypoints.csv``'s format (its ``image, k, row, col`` columns; the others are not read), so a
+    prediction folder's table, corrected or not, can be given back. ``K`` is a scan's largest ``k`` + 1; the
+    keypoints a scan lacks are NaN rows (the model finds those itself).
+
+    Raises:
+        ValueError: the file cannot be read, lacks a column, or holds a ``k`` that is not a whole number
+            from 0, a position that is not a finite number, or a ``(scan, k)`` twice (each named).
+    """
+    path = Path(path)
+    try:
+        table = pd.read_csv(path)
+    except (OSError, ValueError, pd.errors.ParserError) as err:
+        raise ValueError(f"{path}: cannot be read as a keypoint table ({str(err).splitlines()[0]})") from None
+    missing = [c for c in KEYPOINT_COLUMNS[:4] if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (expected image, k, row, col)")
+    k = pd.to_numeric(table["k"], errors="coerce").to_numpy(float)
+    position = table[["row", "col"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
+    bad = ~np.isfinite(k) | (k < 0) | (np.nan_to_num(k) % 1 != 0) | ~np.isfinite(position).all(axis=1)
+    if bad.any():
+        line = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{path}, line {line + 2}: k must be a whole number from 0 and row, col finite numbers, "
+                         f"got {table.iloc[line][list(KEYPOINT_COLUMNS[:4])].tolist()}")
+    out: dict[str, np.ndarray] = {}
+    for image, group in table.assign(k=k.astype(int)).groupby("image"):
+        twice = group["k"][group["k"].duplicated()].tolist()
+        if twice:
+            raise ValueError(f"{path}: {image} has keypoint k = {twice[0]} more than once")
+        points = np.full((int(group["k"].max()) + 1, 2), np.nan)
+        points[group["k"].to_numpy()] = group[["row", "col"]].to_numpy(float)
+        out[split_ext(str(image))[0]] = points
     return out

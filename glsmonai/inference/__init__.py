@@ -9,6 +9,7 @@ module                      job
 ``export_prediction``       what is written per scan: mask, overlay, keypoint rows
 ``exported_networks``       ``--engine torchscript|onnx``: an exported file behind the network's contract
 ``folder_run``              :func:`run_inference` / :func:`predict_folder`: a folder in, a folder out
+``session``                 keypoints as prompts; :class:`ScanSession`: a scan held open, one window re-segmented
 ==========================  ========================================================================
 
 The Python API (``docs/python-api.md``)::
@@ -28,10 +29,12 @@ from glsmonai.inference.exported_networks import EXPORTED_FILES, ExportedNetwork
 from glsmonai.inference.folder_run import PREDICT_EXTENSIONS, predict_folder, run_inference
 from glsmonai.inference.options import ENGINES, PLAIN, PLAIN_OPTIONS, VARIANT_NAMES, VARIANTS, PredictOptions, variant_options
 from glsmonai.inference.predict_from_raw_data import Prediction, Predictor
+from glsmonai.inference.session import ScanSession
 
 __all__ = [
     "ENGINES", "EXPORTED_FILES", "ExportedNetwork", "KeypointTable", "PLAIN", "PLAIN_OPTIONS", "PREDICT_EXTENSIONS",
-    "PredictOptions", "Prediction", "Predictor", "ReadScan", "ScanPreparer", "ScanReader", "VARIANTS", "VARIANT_NAMES",
+    "PredictOptions", "Prediction", "Predictor", "ReadScan", "ScanPreparer", "ScanReader", "ScanSession", "VARIANTS",
+    "VARIANT_NAMES",
     "default_workers", "load_exported", "open_exported", "predict_folder", "read_keypoints_csv",
     "run_inference", "variant_options", "write_prediction",
 ]

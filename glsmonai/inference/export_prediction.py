@@ -54,5 +54,5 @@ def write_prediction(
                      prediction.window_size)
     if table is not None:
         table.add(keypoint_rows(scan.name, prediction.keypoints, prediction.scores, prediction.confidence,
-                                prediction.unsure))
+                                prediction.unsure, prediction.source))
     return written

@@ -19,15 +19,25 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+import numpy as np
 from tqdm import tqdm
 
 from glsmonai.data.datalist import scan_list
 from glsmonai.data.io import IMAGE_EXTENSIONS, find_partner, list_images, split_ext
-from glsmonai.data.prediction_folder import ENSEMBLE_FILE, KEYPOINTS_FILE, OVERLAYS_DIR, KeypointTable, mask_path, overlay_names
+from glsmonai.data.prediction_folder import (
+    ENSEMBLE_FILE,
+    KEYPOINTS_FILE,
+    OVERLAYS_DIR,
+    KeypointTable,
+    mask_path,
+    overlay_names,
+    read_keypoint_prompts,
+)
 from glsmonai.inference.data_iterators import ReadScan, scan_loader
 from glsmonai.inference.export_prediction import write_prediction
 from glsmonai.inference.options import PredictOptions
 from glsmonai.inference.predict_from_raw_data import Predictor
+from glsmonai.inference.session import check_keypoints, mark_given, prompted_forward
 from glsmonai.utils import atomic_write, stale_temporaries
 
 logger = logging.getLogger(__name__)
@@ -55,6 +65,7 @@ def run_inference(
     num_parts: int = 1,
     part_id: int = 0,
     resume: bool = False,
+    keypoints: str | os.PathLike | dict | None = None,
     **changes: object,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` with the model folder ``model_dir``: :func:`predict_folder` with a
@@ -67,7 +78,7 @@ def run_inference(
     scans = _scans_of_part(input_dir, output_dir, split, dataset_dir, batch_size, num_parts, part_id)
     predictor = Predictor(model_dir, device, options, **changes)
     return _run(predictor, scans, Path(output_dir), labels_dir, overlays, raise_on_failure, batch_size, num_workers,
-                resume)
+                resume, keypoints)
 
 
 def predict_folder(
@@ -85,6 +96,7 @@ def predict_folder(
     num_parts: int = 1,
     part_id: int = 0,
     resume: bool = False,
+    keypoints: str | os.PathLike | dict | None = None,
 ) -> list[tuple[str, str]]:
     """Predict every scan in ``input_dir`` (NIfTI, PNG, MetaImage, NRRD, JPEG, BMP, TIFF, DICOM), or every
     image of one ``split`` of a datalist JSON given as ``input_dir``.
@@ -107,6 +119,12 @@ def predict_folder(
     (``--continue``), scans whose outputs are complete (their rows are in ``keypoints.csv``, written after
     their mask and overlay; for models without keypoints, the mask and overlay exist) are skipped.
 
+    ``keypoints`` (``predict --keypoints``) gives keypoints as prompts: a table in ``keypoints.csv``'s format
+    (:func:`~glsmonai.data.prediction_folder.read_keypoint_prompts`), or ``{scan stem: (K, 2)}`` in original
+    pixels (NaN rows: the model's own). A scan's given keypoints replace its heatmap peaks, the local branch and
+    the fusion run in their windows (:mod:`glsmonai.inference.session`; such scans run one at a time), and its
+    rows say ``source`` ``user`` for them. A keypoint off its scan fails that scan.
+
     Returns:
         ``(file, reason)`` for every file that failed.
 
@@ -118,7 +136,58 @@ def predict_folder(
     """
     scans = _scans_of_part(input_dir, output_dir, split, dataset_dir, batch_size, num_parts, part_id)
     return _run(predictor, scans, Path(output_dir), labels_dir, overlays, raise_on_failure, batch_size, num_workers,
-                resume)
+                resume, keypoints)
+
+
+def _prompts(predictor: Predictor, keypoints: str | os.PathLike | dict | None,
+             scans: Sequence[Path]) -> dict[str, np.ndarray]:
+    """The keypoints given for this run's scans, ``{stem: (K, 2)}`` (``ValueError`` for a model without
+    keypoints, or with an exported engine)."""
+    if keypoints is None:
+        return {}
+    if not getattr(predictor.network, "num_keypoints", 0):
+        raise ValueError("keypoints were given, but the model finds none (a baseline): predict without --keypoints")
+    if predictor.options.engine != "torch":
+        raise ValueError(f"--keypoints needs the PyTorch network (--engine torch), not {predictor.options.engine}")
+    given = read_keypoint_prompts(keypoints) if isinstance(keypoints, (str, os.PathLike)) else dict(keypoints)
+    stems = {split_ext(path)[0] for path in scans}
+    prompts = {stem: np.asarray(points, dtype=np.float64) for stem, points in given.items() if stem in stems}
+    logger.info("keypoints given for %d of %d scans%s", len(prompts), len(stems),
+                f" ({len(given) - len(prompts)} named in the table are not in this run)" if len(given) > len(prompts) else "")
+    return prompts
+
+
+def _check_prompts(predictor: Predictor, scans: list[ReadScan], prompts: dict[str, np.ndarray], failed,
+                   progress) -> list[ReadScan]:
+    """The scans whose given keypoints fit them (on the scan, at most the model's count); the others fail."""
+    kept = []
+    for scan in scans:
+        stem = split_ext(scan.path)[0]
+        if stem in prompts:
+            try:
+                prompts[stem] = check_keypoints(prompts[stem], scan.raw.shape, predictor.network.num_keypoints,
+                                                f"{scan.path}: given keypoints")
+            except ValueError as err:
+                failed(scan.path, str(err))
+                progress.update(1)
+                continue
+        kept.append(scan)
+    return kept
+
+
+def _forward(predictor: Predictor, scans: list[ReadScan], prompts: dict[str, np.ndarray]) -> list:
+    """The network's outputs for every view of ``scans``, in order: the scans without given keypoints in one batch,
+    those with them one at a time (:func:`~glsmonai.inference.session.prompted_forward`)."""
+    plain = [scan for scan in scans if split_ext(scan.path)[0] not in prompts]
+    batch = iter(predictor.forward([view for scan in plain for view in scan.views]) if plain else [])
+    outputs: list = []
+    for scan in scans:
+        stem = split_ext(scan.path)[0]
+        if stem in prompts:
+            outputs += prompted_forward(predictor, scan.views, prompts[stem])
+        else:
+            outputs += [next(batch) for _ in scan.views]
+    return outputs
 
 
 def _scans_of_part(
@@ -149,8 +218,10 @@ def _run(
     batch_size: int,
     num_workers: int | None,
     resume: bool,
+    keypoints: str | os.PathLike | dict | None = None,
 ) -> list[tuple[str, str]]:
     """The run of :func:`predict_folder` on its part's scans."""
+    prompts = _prompts(predictor, keypoints, [path for path, _ in scans])
     output_dir.mkdir(parents=True, exist_ok=True)
     if len(predictor.members) > 1:  # the same record from every part of a shared run
         record = {"members": [str(Path(p).resolve()) for p in predictor.folders], "stage": predictor.stage.name,
@@ -187,6 +258,8 @@ def _run(
         """On the writer thread: assemble, post-process and write one scan's outputs."""
         results = [predictor.assemble(out, view) for out, view in zip(outputs, scan.views)]
         pred = predictor.combine(scan.raw, scan.geometry, results)
+        if split_ext(scan.path)[0] in prompts:
+            mark_given(pred, prompts[split_ext(scan.path)[0]])
         reference = None
         if overlays:
             reference = find_partner(references, *split_ext(scan.path)) if references else scans[scan.index][1]
@@ -219,8 +292,10 @@ def _run(
                     failed(scan.path, scan.error)
                     progress.update(1)
             good = [scan for scan in batch if scan.error is None]
+            if prompts:
+                good = _check_prompts(predictor, good, prompts, failed, progress)
             try:
-                outputs = predictor.forward([view for scan in good for view in scan.views]) if good else []
+                outputs = _forward(predictor, good, prompts)
             except RuntimeError as err:  # e.g. out of memory: the batch fails, the run goes on
                 for scan in good:
                     failed(scan.path, f"the network failed on its batch ({err})")

@@ -62,6 +62,8 @@ class Prediction:
         window_size: ``(rows, cols)`` of the local windows in original pixels (``None`` for baselines).
         geometry: the scan's geometry.
         image: ``(rows, cols)`` the scan as read (for overlays).
+        source: ``(K,)`` where each keypoint came from: ``model`` (its heatmap peak) or ``user`` (given as a
+            prompt, :mod:`glsmonai.inference.session`); ``None`` at construction: every keypoint the model's.
     """
 
     mask: np.ndarray
@@ -73,6 +75,11 @@ class Prediction:
     window_size: tuple[float, float] | None
     geometry: Geometry
     image: np.ndarray
+    source: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.source is None:
+            self.source = np.full(len(self.keypoints), "model", dtype=object)
 
 
 class Member(NamedTuple):
@@ -230,23 +237,43 @@ class Predictor:
         return ScanPreparer(self.transforms, self.options.tta)
 
     @torch.no_grad()
-    def predict(self, path: str | os.PathLike) -> Prediction:
-        """Predict one scan file; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input."""
+    def predict(self, path: str | os.PathLike, keypoints: np.ndarray | None = None) -> Prediction:
+        """Predict one scan file; raises ``ValueError``/``FileNotFoundError`` naming the file on bad input.
+        ``keypoints``: as for :meth:`predict_array`."""
         raw, geometry = read_image(path)
-        return self.predict_array(raw, geometry)
+        return self.predict_array(raw, geometry, keypoints)
 
     @torch.no_grad()
-    def predict_array(self, image: np.ndarray, geometry: Geometry | None = None) -> Prediction:
+    def predict_array(self, image: np.ndarray, geometry: Geometry | None = None,
+                      keypoints: np.ndarray | None = None) -> Prediction:
         """Predict one ``(rows, cols)`` scan already read (the steps the folder run spreads over reader
         processes, the network and a writer thread, in one call).
 
         Args:
             image: the scan, rows first (as :func:`~glsmonai.data.io.read_image` gives it).
             geometry: its geometry; ``None``: unknown (unit spacing; a window in mm cannot be used).
+            keypoints: ``(K, 2)`` ``[row, col]`` keypoints given as prompts, in the scan's pixels: they replace
+                the heatmap peaks, and the local branch and the fusion run in their windows (NaN rows: the
+                model's own; :mod:`glsmonai.inference.session`). Their ``source`` is ``user``.
         """
+        if keypoints is not None:
+            return self.session(image, geometry, keypoints).prediction
         views = self.preparer(image, geometry)
         outputs = self.forward(views)
         return self.combine(image, geometry, [self.assemble(out, view) for out, view in zip(outputs, views)])
+
+    def session(self, image: np.ndarray, geometry: Geometry | None = None, keypoints: np.ndarray | None = None):
+        """A scan held open (:class:`~glsmonai.inference.session.ScanSession`): predicted once (at ``keypoints``,
+        as :meth:`predict_array`), then :meth:`~glsmonai.inference.session.ScanSession.resegment` moves one
+        keypoint and runs only the local branch and the fusion of its window."""
+        from glsmonai.inference.session import ScanSession
+
+        return ScanSession(self, image, geometry, keypoints)
+
+    def open(self, path: str | os.PathLike, keypoints: np.ndarray | None = None):
+        """:meth:`session` of a scan file (``ValueError`` / ``FileNotFoundError`` naming a bad file)."""
+        raw, geometry = read_image(path)
+        return self.session(raw, geometry, keypoints)
 
     @torch.no_grad()
     def forward(self, views: Sequence[dict]) -> list[dict[str, torch.Tensor]] | list[list[dict[str, torch.Tensor]]]:
@@ -402,8 +429,11 @@ class Predictor:
 
     def _assemble_original(self, out: dict[str, torch.Tensor], grid, keep: torch.Tensor) -> np.ndarray:
         """The global probability on the original grid, the window predictions of the keypoints in ``keep``
-        ``(K,)`` pasted (``blend`` 0) or feathered (``blend > 0``) over it."""
-        prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]), mode="bilinear")
+        ``(K,)`` pasted (``blend`` 0) or feathered (``blend > 0``) over it (a scan held open gives the global
+        probability on the original grid with its outputs, as ``global_original``: :mod:`glsmonai.inference.session`)."""
+        prob = out.get("global_original")
+        if prob is None:
+            prob = grid.image_to_original(torch.sigmoid(out[GLSKeys.GLOBAL.value][0]), mode="bilinear")
         if self.stage.output == GLSKeys.GLOBAL.value:
             return prob[0].numpy().astype(np.float32)
         fused = self.stage.output == GLSKeys.FUSED.value and self.options.fusion

@@ -44,8 +44,8 @@ def test_keypoint_rows_are_written_and_read_back(tmp_path):
     table.add(keypoint_rows("a.nii.gz", points, np.array([0.9, 0.8]), np.array([1.0, 0.3]), np.array([False, True])))
     table.add(keypoint_rows("b.png", points + 1, np.ones(2), np.ones(2), np.zeros(2, bool)))
     lines = (tmp_path / "keypoints.csv").read_text().splitlines()
-    assert lines[0] == ",".join(KEYPOINT_COLUMNS) and lines[1] == "a.nii.gz,0,1.235,2.5,0.9,1.0,ok"
-    assert lines[2] == "a.nii.gz,1,30.0,40.0,0.8,0.3,unsure"
+    assert lines[0] == ",".join(KEYPOINT_COLUMNS) and lines[1] == "a.nii.gz,0,1.235,2.5,0.9,1.0,ok,model"
+    assert lines[2] == "a.nii.gz,1,30.0,40.0,0.8,0.3,unsure,model"
     read = read_keypoints_csv(tmp_path / "keypoints.csv")
     assert np.allclose(read["a"][0], [[1.235, 2.5], [30.0, 40.0]]) and read["a"][1].tolist() == [False, True]
     assert table.done() == {"a.nii.gz", "b.png"}
