@@ -1,5 +1,5 @@
 """Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | compare-pool | paired | errormap | bench |
-bundle | export`` (training runs through the MONAI bundle)."""
+bundle | export | review`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
@@ -193,6 +193,25 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(BenchSettings.from_args(args))
     write_report(result, args.out)
     print(markdown_report(result))
+    return 0
+
+
+def _review(args: argparse.Namespace) -> int:
+    import importlib.util
+
+    missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ValueError(f"glsmonai review needs {' and '.join(missing)}: pip install 'glsmonai[review]'")
+    from glsmonai.inference import Predictor
+    from glsmonai.review import Review, ReviewFolder, reviewer_name
+    from glsmonai.review.web import serve
+
+    folder = ReviewFolder(args.pred, args.images, args.labels, args.split, args.dataset_dir)
+    predictor = Predictor(args.model[0] if len(args.model) == 1 else args.model, args.device)
+    try:
+        serve(Review(folder, predictor, reviewer_name(args.reviewer), args.task), args.host, args.port)
+    except OSError as err:
+        raise ValueError(str(err)) from None
     return 0
 
 
@@ -515,6 +534,32 @@ def build_parser() -> argparse.ArgumentParser:
                    help="what to measure; resegment: one window re-segmented on an open --scan-size scan, as glsmonai "
                    "review does when a keypoint is dragged (--sections resegment: that figure alone). Default: all four")
     p.set_defaults(func=_bench)
+
+    p = sub.add_parser(
+        "review", help="review and correct a prediction folder in the browser (a local web app)",
+        description="Serve a local web app over predict's output folder: the scans worst first (unsure keypoints, a "
+        "wrong number of pieces, low keypoint confidence; Dice with --labels), each drawn full size with the mask's "
+        "contour, its keypoints as handles and their windows. Dragging a keypoint re-segments its window (the local "
+        "branch and the fusion only); Ctrl+z undoes, a accepts, n / p go to the next / previous scan. Accepting "
+        "writes review.csv (scan, state, reviewer, what changed, when) and, for a corrected scan, "
+        "PRED_DIR/corrected/<name>_seg.<ext> (the scan's geometry) and corrected/keypoints.csv; the model's own "
+        "outputs are never overwritten. See docs/review.md.")
+    p.add_argument("pred", metavar="PRED_DIR", help="prediction folder (predict's output)")
+    p.add_argument("-m", "--model", required=True, nargs="+", metavar="MODEL_DIR",
+                   help="the model folder that predicted it (several: the fold ensemble predict was given); it "
+                        "predicts with the options the folder records, as predict does by default")
+    p.add_argument("--images", required=True,
+                   help="the scans predict read: their folder, or a datalist JSON (see --split)")
+    p.add_argument("--labels", help="reference labels (a folder of <name>.<ext>, or a datalist JSON): Dice in the list")
+    p.add_argument("--port", type=int, default=8765, help="port to serve on (0: a free one; default 8765)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to serve on (default 127.0.0.1: this machine only; the app has no login)")
+    p.add_argument("--reviewer", help="who reviews, for review.csv (default: the operating-system user)")
+    p.add_argument("--task", choices=["iris", "lv"],
+                   help="the measures shown (default: by the keypoint count, iris 2, LV 3)")
+    p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    _datalist_options(p)
+    p.set_defaults(func=_review)
 
     p = sub.add_parser("bundle", help="where the installed GLS bundle is, or a copy of it to run and edit")
     p.add_argument("action", choices=["path", "copy", "versions"],

@@ -227,6 +227,7 @@ LAYER_OF = {
     "glsmonai.experiments": "experiments",
     "glsmonai.bench": "application",
     "glsmonai.cli": "application",
+    "glsmonai.review": "application",  # glsmonai review: a web app on the predictor, measures and scoring
     "glsmonai.__main__": "application",
 }
 

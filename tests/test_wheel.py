@@ -72,3 +72,12 @@ def test_the_wheel_runs_the_bundle_predict_and_compare_outside_the_checkout(inst
         "batch_size=3")
     cases = pd.read_csv(tmp_path / "cmp" / "cases.csv")
     assert set(cases["model"]) == {"gs"} and cases["dice"].between(0, 1).all()
+
+
+def test_the_wheel_carries_the_review_viewer(installed, tmp_path):
+    """``glsmonai review``'s page, script and style sheet are package data, found from the installed wheel."""
+    code = ("import glsmonai.review.app as app; print(app.__file__); "
+            "print(*sorted(name for name in app.STATIC_FILES if len(app.static_file(name)) > 1000))")
+    out = run(installed, tmp_path, str(installed / "python"), "-c", code).stdout.splitlines()
+    assert str(ROOT) not in out[0]  # the wheel's copy, not the checkout's
+    assert out[1].split() == ["index.html", "review.css", "review.js"]
