@@ -29,7 +29,12 @@ def _synth(args: argparse.Namespace) -> int:
 def _datalist(args: argparse.Namespace) -> int:
     from glsmonai.data.builders import camus_datalist, folder_datalist
 
-    if args.source == "camus":
+    if args.source == "review":
+        from glsmonai.review.datalist import review_datalist
+
+        review_datalist(args.pred, args.images, args.out, args.model, args.split, args.dataset_dir, args.val_fraction,
+                        args.seed, args.group_regex)
+    elif args.source == "camus":
         camus_datalist(args.root, args.out, args.views, args.phases, args.target, args.val_fraction,
                        args.test_fraction, args.seed, args.official_split)
     else:
@@ -286,6 +291,25 @@ def build_parser() -> argparse.ArgumentParser:
         q.add_argument("--test-fraction", type=float, default=0.0,
                        help="share of the groups (patients) in the testing split (default 0)")
         q.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    reviewed = kinds.add_parser(
+        "review", help="the accepted and corrected scans of a reviewed prediction folder (glsmonai review), to fine-tune on",
+        description="One entry per scan whose latest decision in PRED_DIR/review.csv is accepted (the model's mask and "
+        "keypoints) or corrected (PRED_DIR/corrected/: the reviewer's mask and keypoints); scans still to review are left "
+        "out. Split into training and validation by group. Fine-tune with bundles/gls/configs/finetune.json.")
+    reviewed.add_argument("pred", metavar="PRED_DIR", help="the reviewed prediction folder")
+    reviewed.add_argument("--images", required=True, help="the scans predicted: their folder, or a datalist JSON (see --split)")
+    reviewed.add_argument("--out", required=True, help="datalist JSON to write")
+    reviewed.add_argument("-m", "--model", metavar="MODEL_DIR",
+                          help="the model folder that predicted them: its task settings (pieces, keypoint rule and names, "
+                          "flip pairs) go into the task block (default: the pieces most masks have)")
+    reviewed.add_argument("--val-fraction", type=float, default=0.2,
+                          help="share of the groups in the validation split (default 0.2; at least one scan when there "
+                          "are two or more)")
+    reviewed.add_argument("--seed", type=int, default=0, help="seed of the split (default 0)")
+    reviewed.add_argument("--group-regex", metavar="REGEX",
+                          help="each image's group (patient), from its file name: the first capture group, or the match; "
+                          "default: the file stem")
+    _datalist_options(reviewed)
     p.set_defaults(func=_datalist)
 
     p = sub.add_parser("predict", help="segment every scan in a folder (NIfTI, MetaImage, NRRD, PNG, JPEG, BMP, TIFF, DICOM)")

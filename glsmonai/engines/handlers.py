@@ -102,6 +102,8 @@ class StageStart:
         stage: ``"stage1"`` ...
         network, optimizer, lr_scheduler: what an epoch checkpoint restores.
         resume: continue from the last epoch checkpoint when there is one.
+        start_from: a checkpoint to start from instead of the previous stage's best (fine-tuning a trained model:
+            ``bundles/gls/configs/finetune.json`` starts stage 3 from another model folder's best checkpoint).
 
     Raises:
         FileNotFoundError: (on attach) the checkpoint of the previous stage does not exist.
@@ -117,8 +119,10 @@ class StageStart:
         optimizer: torch.optim.Optimizer | None = None,
         lr_scheduler: object | None = None,
         resume: bool | str = False,
+        start_from: str | os.PathLike | None = None,
     ) -> None:
         self.model_dir, self.stage = Path(model_dir), get_stage(stage)
+        self.start_from = Path(start_from) if start_from else None
         self.network, self.optimizer, self.lr_scheduler = network, optimizer, lr_scheduler
         self.resume = as_bool(resume)
         self.path: Path | None = None
@@ -163,9 +167,11 @@ class StageStart:
                     f"{bad}: cannot resume {self.stage.name} from it: {why}; move it away to start "
                     f"{self.stage.name} again, or run without --resume"
                 )
-        if self.stage.starts_from is None:
+        if self.stage.starts_from is None and self.start_from is None:
             return None, False
-        previous = stage_checkpoint(self.model_dir, self.stage.starts_from, "best")
+        previous = self.start_from or stage_checkpoint(self.model_dir, self.stage.starts_from, "best")
+        if self.start_from is not None and not previous.is_file():
+            raise FileNotFoundError(f"{self.stage.name} starts from {previous}, which does not exist")
         if not previous.is_file():
             raise FileNotFoundError(
                 f"{self.stage.name} starts from {previous}, which does not exist: train {self.stage.starts_from} first"
