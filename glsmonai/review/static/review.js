@@ -88,7 +88,11 @@ function renderList() {
     const row = body.insertRow();
     row.dataset.name = scan.name;
     row.classList.toggle("current", scan.name === app.current);
-    cell(row, scan.name, "name").title = scan.name;
+    const label = document.createElement("span");
+    label.className = "name";
+    label.textContent = scan.name;
+    label.title = scan.name;
+    row.insertCell().append(label);
     const state = document.createElement("span");
     state.className = `state state-${scan.state.replace(" ", "-")}`;
     state.textContent = scan.state;
@@ -268,8 +272,8 @@ function setBox(box) {
 }
 
 function fit() {
-  if (!app.scan) return;
   const svg = $("view");
+  if (!app.scan || !svg.clientWidth || !svg.clientHeight) return;  // not laid out yet
   const [rows, cols] = app.scan.shape;
   const aspect = svg.clientWidth / Math.max(1, svg.clientHeight);
   let w = cols, h = rows;
