@@ -144,3 +144,17 @@ def test_a_scan_may_give_some_of_its_keypoints(tmp_path):
     (tmp_path / "p.csv").write_text("image,k,row,col\nb.nii.gz,1,3,4\n")
     points = read_keypoint_prompts(tmp_path / "p.csv")["b"]
     assert np.isnan(points[0]).all() and points[1].tolist() == [3.0, 4.0]
+
+
+def test_a_fold_ensemble_held_open_moves_every_members_window(model, scans):
+    """Two members (one folder twice): the open scan is the ensemble's prediction, and a moved keypoint
+    re-segments each member's window, as the ensemble predicting afresh with that keypoint given does."""
+    ensemble = Predictor([model, model], "cpu", options=PLAIN, components=2)
+    session = ensemble.open(scans[1])
+    assert np.array_equal(session.prediction.mask, ensemble.predict(scans[1]).mask)
+    point = np.clip(session.prediction.keypoints[0] + [3.0, 3.0], 0, np.array(session.shape) - 1)
+    moved = session.resegment(0, point)
+    fresh = ensemble.predict(scans[1], keypoints=np.array([point, [np.nan, np.nan]]))
+    assert np.array_equal(moved.mask, fresh.mask) and np.abs(moved.probability - fresh.probability).max() < 1e-5
+    alone = Predictor(model, "cpu", options=PLAIN, components=2).open(scans[1])
+    assert np.array_equal(alone.resegment(0, point).mask, moved.mask)  # the same folder twice gives what it gives alone
