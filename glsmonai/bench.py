@@ -550,7 +550,8 @@ def _move(session, targets: Iterator) -> None:
 
 
 def resegment_rows(settings: BenchSettings, device: torch.device, workdir: Path) -> list[dict]:
-    """Seconds to re-segment one window of an open scan of ``scan_size``, per GLS configuration and options.
+    """Seconds to re-segment one window of an open scan of ``scan_size``, per GLS configuration and options, with
+    PyTorch's threads as they are and with one thread (``glsmonai review --threads``, default 1).
 
     The scan is opened once (read, prepared, the global branch and every window run: ``open_seconds``); then
     keypoint 0 is moved back and forth between two points a tenth of a window either side of the model's own,
@@ -560,24 +561,33 @@ def resegment_rows(settings: BenchSettings, device: torch.device, workdir: Path)
     from glsmonai.inference import PLAIN, Predictor
 
     scan = _write_phantoms(workdir / "phantoms", 1, settings.scan_size)[0]
+    threads = list(dict.fromkeys([torch.get_num_threads(), 1])) if device.type == "cpu" else [torch.get_num_threads()]
+    default = torch.get_num_threads()
     rows = []
-    for i, (label, crop_space, local_size) in enumerate(gls_variants(settings.crop_size)):
-        model = _write_untrained_model(workdir / f"model_{i}", settings, crop_space, local_size)
-        for name, changes in RESEGMENT_OPTIONS.items():
-            predictor = Predictor(model, device, options=PLAIN, **changes)
-            began = time.perf_counter()
-            session = predictor.open(scan)
-            opened = time.perf_counter() - began
-            own = session.prediction.keypoints[0]
-            step = np.asarray(session.prediction.window_size or (10.0, 10.0)) / 10
-            upper = np.asarray(session.shape, dtype=np.float64) - 1
-            targets = itertools.cycle([np.clip(own - step, 0, upper), np.clip(own + step, 0, upper)])
-            seconds = median_seconds(functools.partial(_move, session, targets), settings.warmup, settings.repeats,
-                                     device)
-            rows.append({"name": "resegment", "variant": label, "crop_space": crop_space,
-                         "local_size": list(local_size), "options": name, "scan_size": list(settings.scan_size),
-                         "precision": "fp32", "open_seconds": opened, "seconds": seconds})
-            logger.info("resegment %s [%s]: %.3f s per window (open %.1f s)", label, name, seconds, opened)
+    try:
+        for i, (label, crop_space, local_size) in enumerate(gls_variants(settings.crop_size)):
+            model = _write_untrained_model(workdir / f"model_{i}", settings, crop_space, local_size)
+            for name, changes in RESEGMENT_OPTIONS.items():
+                for count in threads:
+                    torch.set_num_threads(count)
+                    predictor = Predictor(model, device, options=PLAIN, **changes)
+                    began = time.perf_counter()
+                    session = predictor.open(scan)
+                    opened = time.perf_counter() - began
+                    own = session.prediction.keypoints[0]
+                    step = np.asarray(session.prediction.window_size or (10.0, 10.0)) / 10
+                    upper = np.asarray(session.shape, dtype=np.float64) - 1
+                    targets = itertools.cycle([np.clip(own - step, 0, upper), np.clip(own + step, 0, upper)])
+                    seconds = median_seconds(functools.partial(_move, session, targets), settings.warmup,
+                                             settings.repeats, device)
+                    rows.append({"name": "resegment", "variant": label, "crop_space": crop_space,
+                                 "local_size": list(local_size), "options": name, "threads": count,
+                                 "scan_size": list(settings.scan_size), "precision": "fp32", "open_seconds": opened,
+                                 "seconds": seconds})
+                    logger.info("resegment %s [%s, %d thread(s)]: %.3f s per window (open %.1f s)", label, name, count,
+                                seconds, opened)
+    finally:
+        torch.set_num_threads(default)
     return rows
 
 
@@ -728,8 +738,10 @@ def _resegment_section(result: dict) -> list[str]:
             "window run once, `open_seconds`); `seconds`: one `ScanSession.resegment(0, point)`, keypoint 0 moved a "
             "tenth of a window back and forth (the local branch and the fusion of its window, in both views with TTA; "
             "the windows pasted into the kept global probability; the mask thresholded and post-processed), as "
-            "`glsmonai review` does when a keypoint is dragged. Untrained, seeded weights; fp32.", "",
-            markdown_table(rows, ["variant", "options", "scan_size", "local_size", "open_seconds", "seconds"])]
+            "`glsmonai review` does when a keypoint is dragged (with one PyTorch thread by default, `--threads`). "
+            "Untrained, seeded weights; fp32.", "",
+            markdown_table(rows, ["variant", "options", "threads", "scan_size", "local_size", "open_seconds",
+                                  "seconds"])]
 
 
 def markdown_report(result: dict) -> str:

@@ -207,10 +207,15 @@ def _review(args: argparse.Namespace) -> int:
     missing = [name for name in ("fastapi", "uvicorn") if importlib.util.find_spec(name) is None]
     if missing:
         raise ValueError(f"glsmonai review needs {' and '.join(missing)}: pip install 'glsmonai[review]'")
+    import torch
+
     from glsmonai.inference import Predictor
     from glsmonai.review import Review, ReviewFolder, reviewer_name
     from glsmonai.review.web import serve
 
+    if args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    torch.set_num_threads(args.threads)
     folder = ReviewFolder(args.pred, args.images, args.labels, args.split, args.dataset_dir)
     predictor = Predictor(args.model[0] if len(args.model) == 1 else args.model, args.device)
     try:
@@ -582,6 +587,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--task", choices=["iris", "lv"],
                    help="the measures shown (default: by the keypoint count, iris 2, LV 3)")
     p.add_argument("--device", choices=["cpu", "cuda"], help="default: cuda when available")
+    p.add_argument("--threads", type=int, default=1, metavar="N",
+                   help="PyTorch CPU threads (default 1: a window's small networks run fastest on one thread, and "
+                        "far faster than on two when other work shares the cores; see docs/speed.md)")
     _datalist_options(p)
     p.set_defaults(func=_review)
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from monai.transforms import FillHoles, KeepLargestConnectedComponent
 
-from glsmonai.transforms.postprocess import MaskPostprocessing, fill_holes
+from glsmonai.transforms.postprocess import MaskPostprocessing, fill_holes, keep_largest
 
 
 def test_a_ring_is_filled_but_a_bay_open_to_the_border_is_not():
@@ -47,3 +47,15 @@ def test_postprocessing_keeps_the_largest_pieces_then_fills_their_holes():
     assert MaskPostprocessing(1)(mask).sum() == 25
     monai = KeepLargestConnectedComponent(applied_labels=[1], num_components=2, independent=True)
     assert np.array_equal(MaskPostprocessing(2)(mask), fill_holes(np.asarray(monai(torch.from_numpy(mask)[None]))[0]))
+
+
+@pytest.mark.parametrize("seed", range(8))
+@pytest.mark.parametrize("components", [1, 2, 3])
+def test_keep_largest_equals_monai_on_random_masks_with_ties(seed, components):
+    # sparse random masks: many pieces, many of one size (single pixels, pairs), so the ranking's ties count
+    rng = np.random.default_rng(seed)
+    mask = (rng.random((37, 53)) < 0.18 + 0.04 * seed).astype(np.uint8)
+    monai = KeepLargestConnectedComponent(applied_labels=[1], num_components=components, independent=True)
+    expected = np.asarray(monai(torch.from_numpy(mask.copy())[None]))[0]
+    assert np.array_equal(keep_largest(mask, components), expected)
+    assert np.array_equal(MaskPostprocessing(components)(mask), fill_holes(expected))
