@@ -212,7 +212,9 @@ def compare(
                          "image file names must be unique")
     costs = {m: model_cost(rounds[0].run(out, m, training[0].folder) / "models") for m in models}
     wall_min = (time.perf_counter() - wall_start) / 60
-    scheme = (f"{len(rounds)}-fold cross-validation by group (seed {seed})" if folds else
+    scheme = (f"{folds}-fold cross-validation by group (seed {seed})" if folds and only_folds is None else
+              f"fold(s) {', '.join(str(r.k) for r in rounds)} of a {folds}-fold cross-validation by group (seed {seed})"
+              if folds else
               f"the datalist's own split, scored on {rounds[0].split}")
     n_cases = len(cases.drop_duplicates(["model", "fold", "image"])) // len(names)
     note = (f"\n{n_cases} cases, {scheme}; wall time of this call {wall_min:.1f} min "
