@@ -179,11 +179,11 @@ class KeypointTable:
             return self._read()
 
 
-def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{scan stem: ((K, 2) [row, col], (K,) unsure)}`` from the ``keypoints.csv`` that ``predict`` writes.
+def _keypoint_table(path: str | os.PathLike) -> pd.DataFrame:
+    """A keypoint table (``keypoints.csv``'s format) read, with its ``image, k, row, col`` columns checked.
 
     Raises:
-        ValueError: the file cannot be read or lacks the ``image, k, row, col`` columns.
+        ValueError: the file cannot be read or lacks one of those columns.
     """
     path = Path(path)
     try:
@@ -193,6 +193,16 @@ def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, n
     missing = [c for c in KEYPOINT_COLUMNS[:4] if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (expected image, k, row, col)")
+    return table
+
+
+def read_keypoints_csv(path: str | os.PathLike) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """``{scan stem: ((K, 2) [row, col], (K,) unsure)}`` from the ``keypoints.csv`` that ``predict`` writes.
+
+    Raises:
+        ValueError: the file cannot be read or lacks the ``image, k, row, col`` columns.
+    """
+    table = _keypoint_table(path)
     out = {}
     for image, group in table.groupby("image"):
         group = group.sort_values("k")
@@ -212,14 +222,7 @@ def read_keypoint_prompts(path: str | os.PathLike) -> dict[str, np.ndarray]:
         ValueError: the file cannot be read, lacks a column, or holds a ``k`` that is not a whole number
             from 0, a position that is not a finite number, or a ``(scan, k)`` twice (each named).
     """
-    path = Path(path)
-    try:
-        table = pd.read_csv(path)
-    except (OSError, ValueError, pd.errors.ParserError) as err:
-        raise ValueError(f"{path}: cannot be read as a keypoint table ({str(err).splitlines()[0]})") from None
-    missing = [c for c in KEYPOINT_COLUMNS[:4] if c not in table.columns]
-    if missing:
-        raise ValueError(f"{path}: missing column(s) {', '.join(missing)} (expected image, k, row, col)")
+    path, table = Path(path), _keypoint_table(path)
     k = pd.to_numeric(table["k"], errors="coerce").to_numpy(float)
     position = table[["row", "col"]].apply(pd.to_numeric, errors="coerce").to_numpy(float)
     bad = ~np.isfinite(k) | (k < 0) | (np.nan_to_num(k) % 1 != 0) | ~np.isfinite(position).all(axis=1)
