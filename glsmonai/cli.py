@@ -1,11 +1,12 @@
 """Command line: ``glsmonai synth | datalist | predict | evaluate | measure | compare | compare-pool | paired | errormap | bench |
-bundle | export | review`` (training runs through the MONAI bundle)."""
+bundle | export | review | corrections`` (training runs through the MONAI bundle)."""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import sys
+from pathlib import Path
 
 __all__ = ["main", "build_parser"]
 
@@ -126,7 +127,9 @@ def _datalist_options(p: argparse.ArgumentParser) -> None:
 
 def _compare(args: argparse.Namespace) -> int:
     from glsmonai.experiments.compare import compare
+    from glsmonai.experiments.training import Arm
 
+    arms = [Arm.parse(words) for words in args.arm or []]
     overrides: list[str] = ["--epochs", str(args.epochs)] if args.epochs else []
     for item in args.set or []:
         key, sep, value = item.partition("=")
@@ -136,7 +139,7 @@ def _compare(args: argparse.Namespace) -> int:
     table = compare(args.datalist, args.dataset_dir, args.out, args.models, overrides, n_panels=args.panels,
                     folds=args.folds, reference=args.reference, seed=args.seed, val_fraction=args.val_fraction,
                     variants=args.variants, presets=args.preset, seeds=args.seeds, test=args.test,
-                    only_folds=args.fold)
+                    only_folds=args.fold, arms=arms)
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     return 0
 
@@ -198,6 +201,22 @@ def _bench(args: argparse.Namespace) -> int:
     result = run_bench(BenchSettings.from_args(args))
     write_report(result, args.out)
     print(markdown_report(result))
+    return 0
+
+
+def _corrections(args: argparse.Namespace) -> int:
+    from glsmonai.review.corrections import correction_gain
+
+    overrides: list[str] = []
+    for item in args.set or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        overrides += [f"--{key}", value]
+    table = correction_gain(args.model, args.datalist, args.dataset_dir, args.out, args.counts, args.split,
+                            args.pool_fraction, args.seed, args.control, overrides)
+    print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    print((Path(args.out) / "paired.md").read_text())
     return 0
 
 
@@ -445,10 +464,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train and score only these folds (0 .. K-1) of the --folds K split, the same folds as the full "
                    "run: a cheap screen, or a cross-validation run fold by fold (a later call with more folds reuses "
                    "what is trained). Default: every fold")
-    p.add_argument("--reference", default="unet", choices=["unet", "unetpp", "cenet", "gs", "gls", "gls_working", "gls_original"],
-                   help="one of --models: paired.csv/.md give every other model's per-case difference to it (model - "
-                   "reference) for dice, key_dice and hd95, with a 95%% bootstrap interval that resamples whole groups; "
-                   "an interval that contains 0 does not tell the two apart. Default unet")
+    p.add_argument("--arm", nargs="+", action="append", metavar="WORD",
+                   help="--arm NAME MODEL [KEY=VALUE ...]: a training-time lever, compared as one more model: NAME "
+                   "is MODEL (one of --models' choices) trained with these bundle overrides on top of --set, on "
+                   "the same folds and seeds, e.g. --arm unet_60 unet stage1_epochs=60 (the U-Net given the "
+                   "minutes GLS takes); repeat for more arms")
+    p.add_argument("--reference", default="unet",
+                   help="one of --models or an --arm NAME: paired.csv/.md give every other model's per-case "
+                   "difference to it (model - reference) for dice, key_dice and hd95, with a 95%% bootstrap "
+                   "interval that resamples whole groups; an interval that contains 0 does not tell the two apart. Default unet")
     p.add_argument("--variants", nargs="+", default=[],
                    choices=["stage1", "recorded", "tta", "components", "tta+components", "tta+components+blend", "blend", "gate"],
                    help="prediction-time levers measured on the same trained models: every model also predicts with "
@@ -592,6 +616,34 @@ def build_parser() -> argparse.ArgumentParser:
                         "far faster than on two when other work shares the cores; see docs/speed.md)")
     _datalist_options(p)
     p.set_defaults(func=_review)
+
+    p = sub.add_parser(
+        "corrections", help="what N review corrections buy: simulated corrections, fine-tuning, the uncorrected scans scored",
+        description="Deal the labelled cases of a datalist split by group into a pool a reviewer corrects and scans no "
+        "one corrects. For every model folder (one per training seed) and every count N: give N pool scans their "
+        "reference keypoints as the review app does (the window re-segmented, the scan accepted as corrected), turn "
+        "the review into a datalist (datalist review), fine-tune the model on it (finetune.json) and score the "
+        "uncorrected scans against the model before fine-tuning, paired scan by scan and seed with seed. Writes "
+        "pool.json, scored.json, seed<s>/, cases.csv, table.csv/.md and paired.csv/.md into --out; a rerun reuses "
+        "what finished.")
+    p.add_argument("-m", "--model", required=True, nargs="+", metavar="MODEL_DIR",
+                   help="trained GLS model folders, one per training seed (e.g. compare's <model>/fold0/seed<s>/models)")
+    p.add_argument("--datalist", required=True, help="datalist JSON of labelled scans the models were not trained on")
+    p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True,
+                   help="folder the datalist's paths are relative to")
+    p.add_argument("--split", default="testing", help="the datalist's split to use (default testing)")
+    p.add_argument("--counts", type=int, nargs="+", default=[4, 8], metavar="N",
+                   help="numbers of corrected scans (default 4 8)")
+    p.add_argument("--pool-fraction", type=float, default=0.5,
+                   help="share of the groups (patients) in the pool; the rest are scored (default 0.5)")
+    p.add_argument("--control", action="store_true",
+                   help="also fine-tune on the same N scans accepted uncorrected: what the corrections add to "
+                        "fine-tuning on more scans")
+    p.add_argument("--set", nargs="*", metavar="KEY=VALUE",
+                   help="bundle overrides of the fine-tuning, e.g. finetune_epochs=20")
+    p.add_argument("--seed", type=int, default=0, help="seed of the deal, the scans' order and the bootstrap (default 0)")
+    p.add_argument("--out", required=True, help="output folder; a rerun resumes it")
+    p.set_defaults(func=_corrections)
 
     p = sub.add_parser("bundle", help="where the installed GLS bundle is, or a copy of it to run and edit")
     p.add_argument("action", choices=["path", "copy", "versions"],

@@ -36,7 +36,7 @@ from glsmonai.experiments.panels import write_panels
 from glsmonai.experiments.rounds import DatalistFile, Round, plan_rounds, select_rounds
 from glsmonai.experiments.runner import train_and_predict
 from glsmonai.experiments.tables import CASE_METRICS, KP_COLUMNS, write_tables
-from glsmonai.experiments.training import MODELS, TrainingSeed, bundle_files, training_seeds
+from glsmonai.experiments.training import MODELS, Arm, TrainingSeed, bundle_files, training_seeds
 from glsmonai.experiments.variants import VARIANT_NAMES, split_name
 from glsmonai.model_folder import read_model_info
 from glsmonai.resources import configs_dir
@@ -114,6 +114,7 @@ def compare(
     seeds: int = 1,
     test: str | os.PathLike | None = None,
     only_folds: Sequence[int] | None = None,
+    arms: Sequence[Arm] = (),
 ) -> pd.DataFrame:
     """Train, predict and score ``models``, cross-validated by group or on the datalist's own split.
 
@@ -174,6 +175,11 @@ def compare(
             seed) and each of its fold models predict it, and ``test_cases.csv``, ``test_table.csv`` / ``.md`` and
             ``test_paired.csv`` / ``.md`` are written (:mod:`~glsmonai.experiments.external`); the other outputs
             are the same as without it. Needs ``folds >= 2``.
+        arms: training-time levers (:class:`~glsmonai.experiments.training.Arm`): each is compared as one more
+            model, named by the arm, trained as its model with its overrides on the same rounds and seeds; with
+            ``reference`` its model (or the model it is to be measured against), ``paired.md`` gives the lever's
+            difference. An arm's training minutes are in ``table.md`` beside the others', for equal-time
+            comparisons.
 
     Returns:
         the table, one row per model.
@@ -188,22 +194,29 @@ def compare(
     unknown = [m for m in models if m not in MODELS]
     if unknown:
         raise ValueError(f"unknown model(s) {unknown}; choose from {list(MODELS)}")
+    arm_names = [a.name for a in arms]
+    if len(set(arm_names)) < len(arm_names) or set(arm_names) & set(models):
+        raise ValueError(f"arm names {arm_names} must differ from each other and from the models {list(models)}")
+    by_arm = {a.name: a for a in arms}
+    models = [*models, *arm_names]
     unknown = [v for v in variants if v not in VARIANT_NAMES]
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; choose from {list(VARIANT_NAMES)}")
     if reference not in models:
         raise ValueError(f"reference model {reference!r} is not one of the compared models {list(models)} (see --reference)")
-    window_model = next((m for m in WINDOW_MODELS if m in models), None)
+    window_model = next((m for w in WINDOW_MODELS for m in models if (by_arm[m].model if m in by_arm else m) == w),
+                        None)
     if window_model is None:
         raise ValueError(f"compare needs one of {WINDOW_MODELS} among the models: the key regions are the GLS windows")
     out = Path(out)
     configs = Path(configs) if configs is not None else configs_dir()
-    training = training_seeds(seeds, overrides, bundle_files(configs, models[0], presets))
+    first = by_arm[models[0]].model if models[0] in by_arm else models[0]
+    training = training_seeds(seeds, overrides, bundle_files(configs, first, presets))
     source = DatalistFile.read(datalist, dataset_dir)
     external = DatalistFile.read(test, dataset_dir) if test is not None else None
     test_cases = check_external(external, source, folds) if external is not None else None
     rounds = select_rounds(plan_rounds(source, out, folds, seed, val_fraction), only_folds)
-    timings = pd.DataFrame(train_and_predict(rounds, models, training, out, configs, presets, variants))
+    timings = pd.DataFrame(train_and_predict(rounds, models, training, out, configs, presets, variants, by_arm))
     names = [*models, *(f"{m}+{v}" for m in models for v in variants)]
     cases, kp_errors = _score(rounds, names, training, out, window_model, source.task.get("label_value"))
     duplicated = cases.duplicated(["model", "seed", "image"])
@@ -231,6 +244,7 @@ def compare(
                  "models": names, "reference": reference, "folds": folds, "scheme": scheme, "seed": seed,
                  "val_fraction": val_fraction, "variants": list(variants), "presets": list(presets),
                  "overrides": list(overrides), "training_seeds": [s.value for s in training],
+                 "arms": {a.name: {"model": a.model, "overrides": list(a.overrides)} for a in arms},
                  "summary_json": os.path.abspath(out / "summary.json")}
     errors = {m: kp_errors.loc[kp_errors["model"] == m, "error"].tolist() for m in names}
     windows = {m: kp_errors.loc[kp_errors["model"] == m, ["window_h", "window_w"]].to_numpy().tolist() for m in names}

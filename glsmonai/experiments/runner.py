@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from glsmonai.experiments.progress import TrainingClock
 from glsmonai.experiments.rounds import Round
-from glsmonai.experiments.training import TrainingSeed, train_model
+from glsmonai.experiments.training import Arm, TrainingSeed, train_model
 from glsmonai.experiments.variants import predict_round
 
 logger = logging.getLogger(__name__)
@@ -24,10 +24,14 @@ def train_and_predict(
     configs: Path,
     presets: Sequence[str] = (),
     variants: Sequence[str] = (),
+    arms: Mapping[str, Arm] | None = None,
 ) -> list[dict]:
     """Train each model for each round and training seed (every model of round 0 first; a model trained
     earlier with the same overrides and datalist is not trained again), and predict the round's test cases
     with it, plainly and with each variant.
+
+    ``models`` may name ``arms``: such a model is its arm's model trained with the arm's overrides after the
+    seed's (:meth:`~glsmonai.experiments.training.Arm.training_overrides`).
 
     Returns:
         one row per round, compared name (``<model>`` or ``<model>+<variant>``) and seed: ``model, fold, seed,
@@ -48,7 +52,9 @@ def train_and_predict(
             for seed in seeds:
                 run = round_.run(out, model, seed.folder)
                 clock.start(model, round_.k, run / "train.log", seed.value if several else None)
-                train_s, ran = train_model(model, configs, round_.datalist, run, seed.overrides, presets)
+                arm = (arms or {}).get(model)
+                train_s, ran = train_model(arm.model if arm else model, configs, round_.datalist, run,
+                                           arm.training_overrides(seed.overrides) if arm else seed.overrides, presets)
                 clock.finished(model, train_s, ran)
                 infer_s = predict_round(round_, run)
                 logger.info("%s, fold %d%s: training %.1f min, prediction of %d case(s) %.1f s", model, round_.k,

@@ -21,7 +21,7 @@ from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODELS", "TIMING_FILE", "TrainingSeed", "bundle_files", "train_model", "training_seeds"]
+__all__ = ["MODELS", "TIMING_FILE", "Arm", "TrainingSeed", "bundle_files", "train_model", "training_seeds"]
 
 #: model name -> overlay on train.json, relative to the bundle's configs folder (None: GLS itself)
 MODELS: dict[str, str | None] = {
@@ -49,6 +49,63 @@ def bundle_files(configs: Path, model: str, presets: Sequence[str] = ()) -> list
     if missing:
         raise FileNotFoundError(f"bundle config not found: {missing[0]}")
     return files
+
+
+@dataclass(frozen=True)
+class Arm:
+    """A compared model that is one of :data:`MODELS` trained with bundle overrides of its own: a training-time
+    lever (``compare --arm unet_60 unet stage1_epochs=60``: the U-Net given twice the epochs).
+
+    Attributes:
+        name: its name in the tables and its run folders (not a name of :data:`MODELS`, no ``+`` or ``@``, which
+            mark variants and fold models, no path separator).
+        model: the model of :data:`MODELS` it trains.
+        overrides: ``--key value`` pairs given after the comparison's own overrides, so they win over them.
+    """
+
+    name: str
+    model: str
+    overrides: tuple[str, ...] = ()
+
+    @classmethod
+    def parse(cls, words: Sequence[str]) -> Arm:
+        """``[NAME, MODEL, KEY=VALUE, ...]`` (the words of one ``--arm``) as an arm.
+
+        Raises:
+            ValueError: too few words, a bad name, an unknown model, a pair without ``=`` or one that sets
+                ``seed`` (training seeds are the comparison's: ``--seeds``).
+        """
+        if len(words) < 2:
+            raise ValueError(f"--arm expects NAME MODEL [KEY=VALUE ...], got {' '.join(words)!r}")
+        name, model, *pairs = words
+        if name in MODELS or not name or any(c in name for c in "+@/\\ "):
+            raise ValueError(f"--arm {name}: an arm's name must differ from the models {list(MODELS)} and hold no "
+                             "'+', '@', space or path separator")
+        if model not in MODELS:
+            raise ValueError(f"--arm {name}: unknown model {model!r}; choose from {list(MODELS)}")
+        overrides: list[str] = []
+        for pair in pairs:
+            key, sep, value = pair.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--arm {name}: expected KEY=VALUE, got {pair!r}")
+            if key == "seed":
+                raise ValueError(f"--arm {name}: the training seeds are the comparison's (--seeds, --set seed=N), "
+                                 "not an arm's")
+            overrides += [f"--{key}", value]
+        return cls(name, model, tuple(overrides))
+
+    def training_overrides(self, overrides: Sequence[str]) -> tuple[str, ...]:
+        """``overrides`` (a seed's, :attr:`TrainingSeed.overrides`) without the keys this arm sets, then the arm's."""
+        own = {self.overrides[i] for i in range(0, len(self.overrides), 2)}
+        kept: list[str] = []
+        i = 0
+        while i < len(overrides):
+            if overrides[i] in own and i + 1 < len(overrides):
+                i += 2
+                continue
+            kept.append(overrides[i])
+            i += 1
+        return (*kept, *self.overrides)
 
 
 @dataclass(frozen=True)
