@@ -222,7 +222,7 @@ def correction_gain(
                 len(pool), len({c['group'] for c in pool}), len(scored), len({c['group'] for c in scored}),
                 list(counts), len(models))
     window = key_window(read_model_info(models[0]))
-    rows, minutes = [], []
+    rows, minutes, reviewed = [], [], []
     for s, model in enumerate(models):
         run = out / f"seed{s}"
         base = run / "scored" / BASELINE
@@ -244,16 +244,23 @@ def correction_gain(
                 run_inference(scored_list, run / "scored" / name.replace(" ", "_"), tuned / "models", overlays=False,
                               raise_on_failure=True, resume=True)
                 rows += _score(run / "scored" / name.replace(" ", "_"), scored, window, label_value, name, s)
-    table_cases = pd.DataFrame(rows)
+        # the corrected scans themselves (the largest N holds every smaller one's): the model's mask, the corrected
+        chosen = [pool[i] for i in order[:max(counts)]]
+        largest = run / f"corrected{max(counts)}" / "review"
+        reviewed += _score(run / "pool", chosen, window, label_value, "as predicted", s)
+        reviewed += _score(largest / "corrected", chosen, window, label_value, "corrected", s)
+    table_cases, pool_cases = pd.DataFrame(rows), pd.DataFrame(reviewed)
     atomic_write(out / "cases.csv", lambda tmp: table_cases.to_csv(tmp, index=False))
+    atomic_write(out / "corrected_scans.csv", lambda tmp: pool_cases.to_csv(tmp, index=False))
     return _write_tables(out, table_cases, pd.DataFrame(minutes, columns=["model", "seed", "finetune_min"]),
-                         len(pool), n_boot, seed)
+                         pool_cases, len(pool), max(counts), n_boot, seed)
 
 
-def _write_tables(out: Path, cases: pd.DataFrame, minutes: pd.DataFrame, n_pool: int, n_boot: int,
-                  seed: int) -> pd.DataFrame:
+def _write_tables(out: Path, cases: pd.DataFrame, minutes: pd.DataFrame, reviewed: pd.DataFrame, n_pool: int,
+                  largest: int, n_boot: int, seed: int) -> pd.DataFrame:
     """``table.csv`` / ``.md`` (per arm: means, cases, seeds, fine-tuning minutes) and ``paired.csv`` / ``.md``
-    (every arm against ``N=0``, seed with seed; with the control, each corrected arm against its accepted one)."""
+    (every arm against ``N=0``, seed with seed; with the control, each corrected arm against its accepted one;
+    then the corrected scans themselves, corrected against as predicted)."""
     arms = list(dict.fromkeys(cases["model"]))
     table = cases.groupby("model", sort=False)[["dice", "iou", "key_dice", "hd95"]].mean().reindex(arms)
     table["n_cases"] = cases.groupby("model", sort=False)["image"].nunique().reindex(arms)
@@ -270,6 +277,18 @@ def _write_tables(out: Path, cases: pd.DataFrame, minutes: pd.DataFrame, n_pool:
         paired = pd.concat([paired, pair], ignore_index=True)
         text += f"\n\n## {corrected} against {accepted}: what the corrections add to fine-tuning on the same scans\n\n"
         text += paired_markdown(pair, n_boot, seed, 0.95, paired_seeds=True)
+    # each model corrected scans of its own: every (model, scan) is a case of its patient
+    each = reviewed.assign(image=reviewed["seed"].map("seed{}/".format) + reviewed["image"], seed=0)
+    direct = paired_table(each, "as predicted", n_boot=n_boot, seed=seed)
+    paired = pd.concat([paired, direct], ignore_index=True)
+    means = reviewed.groupby("model", sort=False)[["dice", "key_dice"]].mean()
+    text += ("\n\n## The corrected scans themselves: the corrected mask against the model's own\n\n"
+             f"Mean Dice as predicted {means.loc['as predicted', 'dice']:.4f}, corrected "
+             f"{means.loc['corrected', 'dice']:.4f} (key-region {means.loc['as predicted', 'key_dice']:.4f}, "
+             f"{means.loc['corrected', 'key_dice']:.4f}) over {len(each) // 2} corrections ({largest} per model, "
+             f"{reviewed['image'].nunique()} distinct pool scans; each model's scans are cases of their patients)."
+             "\n\n"
+             + paired_markdown(direct, n_boot, seed, 0.95))
     atomic_write(out / "table.csv", lambda tmp: table.to_csv(tmp, index=False))
     atomic_write(out / "paired.csv", lambda tmp: paired.to_csv(tmp, index=False))
     head = ("| arm | Dice | IoU | key-region Dice | HD95 (px) | scored cases | seeds | fine-tuning (min) |\n"

@@ -67,8 +67,13 @@ def test_corrections_fine_tune_and_score_the_uncorrected_scans(predicted, tiny_i
     assert set(cases["image"]) == {e["image"].split("/")[-1] for e in scored}  # only scans no one corrected
     paired = pd.read_csv(out / "paired.csv")
     pairs = set(zip(paired["model"], paired["reference"]))
-    assert pairs == {("corrected N=2", "N=0"), ("accepted N=2", "N=0"), ("corrected N=2", "accepted N=2")}
+    assert pairs == {("corrected N=2", "N=0"), ("accepted N=2", "N=0"), ("corrected N=2", "accepted N=2"),
+                     ("corrected", "as predicted")}
     assert "what the corrections add" in (out / "paired.md").read_text()
+    # the two corrected pool scans themselves, as the model predicted them and as corrected
+    direct = pd.read_csv(out / "corrected_scans.csv")
+    assert direct.groupby("model")["image"].apply(sorted).to_dict() == {"as predicted": sorted(states),
+                                                                        "corrected": sorted(states)}
 
     # a rerun reuses the fine-tuned models and leaves the model's own predictions as they were
     logs = {p: p.stat().st_mtime_ns for p in out.glob("seed0/*/finetune/train.log")}
