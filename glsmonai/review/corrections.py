@@ -25,6 +25,7 @@ review folders, fine-tuned models and their logs), ``cases.csv``, ``table.csv`` 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -102,19 +103,21 @@ def _write_set(path: Path, cases: Sequence[dict], dataset_dir: Path, task: dict,
                                  "testing": entries})
 
 
-def _fine_tune(model_dir: Path, datalist: Path, out: Path, seed: int, overrides: Sequence[str]) -> float:
+def _fine_tune(model_dir: Path, datalist: Path, out: Path, seed: int, overrides: Sequence[str]) -> tuple[float, bool]:
     """Fine-tune ``model_dir`` on ``datalist`` into ``out`` (the bundle: ``train.json`` + ``finetune.json``);
-    the seconds it took. A fine-tuning that finished before with the same overrides is not run again.
+    the seconds it took, and whether it ran now. A fine-tuning that finished before with the same overrides and
+    the same datalist content is not run again.
 
     Raises:
         RuntimeError: the training failed (the message names its log).
     """
-    recorded = ["init_model_dir=" + str(model_dir), "--seed", str(seed), *overrides]
+    digest = hashlib.sha256(datalist.read_bytes()).hexdigest()
+    recorded = ["init_model_dir=" + str(model_dir), "datalist_sha256=" + digest, "--seed", str(seed), *overrides]
     timing = out / TIMING_FILE
     if timing.is_file():
         done = json.loads(timing.read_text())
         if done.get("overrides") == recorded:
-            return float(done["seconds"])
+            return float(done["seconds"]), False
     configs = configs_dir()
     files = [str(configs / "train.json"), str(configs / "finetune.json")]
     dataset_dir = json.loads(datalist.read_text())["dataset_dir"]
@@ -130,7 +133,7 @@ def _fine_tune(model_dir: Path, datalist: Path, out: Path, seed: int, overrides:
     seconds = time.perf_counter() - start
     record = json.dumps({"seconds": seconds, "overrides": recorded})
     atomic_write(timing, lambda tmp: tmp.write_text(record))
-    return seconds
+    return seconds, True
 
 
 def _review(pool_predictions: Path, pool_list: Path, folder: Path, predictor: Predictor, chosen: Sequence[dict],
@@ -236,14 +239,16 @@ def correction_gain(
             for arm, correct in (("corrected", True), ("accepted", False))[: 2 if control else 1]:
                 name, where = f"{arm} N={n}", run / f"{arm}{n}"
                 tuned = where / "finetune"
-                if not (tuned / TIMING_FILE).is_file():
-                    _review(run / "pool", pool_list, where / "review", predictor, chosen, rule, correct)
-                    review_datalist(where / "review", pool_list, where / "datalist.json", model_dir=model, seed=seed)
-                seconds = _fine_tune(model.resolve(), where / "datalist.json", tuned, s, overrides)
+                _review(run / "pool", pool_list, where / "review", predictor, chosen, rule, correct)
+                review_datalist(where / "review", pool_list, where / "datalist.json", model_dir=model, seed=seed)
+                seconds, ran = _fine_tune(model.resolve(), where / "datalist.json", tuned, s, overrides)
                 minutes.append({"model": name, "seed": s, "finetune_min": seconds / 60})
-                run_inference(scored_list, run / "scored" / name.replace(" ", "_"), tuned / "models", overlays=False,
-                              raise_on_failure=True, resume=True)
-                rows += _score(run / "scored" / name.replace(" ", "_"), scored, window, label_value, name, s)
+                predictions = run / "scored" / name.replace(" ", "_")
+                if ran and predictions.exists():  # an earlier model's predictions
+                    shutil.rmtree(predictions)
+                run_inference(scored_list, predictions, tuned / "models", overlays=False, raise_on_failure=True,
+                              resume=True)
+                rows += _score(predictions, scored, window, label_value, name, s)
         # the corrected scans themselves (the largest N holds every smaller one's): the model's mask, the corrected
         chosen = [pool[i] for i in order[:max(counts)]]
         largest = run / f"corrected{max(counts)}" / "review"
