@@ -21,7 +21,7 @@ from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["MODELS", "TIMING_FILE", "Arm", "TrainingSeed", "bundle_files", "train_model", "training_seeds"]
+__all__ = ["MODELS", "TIMING_FILE", "Arm", "TrainingSeed", "bundle_files", "run_bundle", "train_model", "training_seeds"]
 
 #: model name -> overlay on train.json, relative to the bundle's configs folder (None: GLS itself)
 MODELS: dict[str, str | None] = {
@@ -165,6 +165,23 @@ def training_seeds(n_seeds: int, overrides: Sequence[str], files: Sequence[Path]
     return [TrainingSeed(base + i, f"seed{base + i}", (*plain, "--seed", str(base + i))) for i in range(n_seeds)]
 
 
+def run_bundle(files: Sequence[str], arguments: Sequence[str], out: Path, what: str) -> float:
+    """Run ``python -m monai.bundle run training`` with the config ``files`` and ``arguments`` as a subprocess,
+    its output in ``out/train.log``; return the seconds it took.
+
+    Raises:
+        RuntimeError: it failed (``what`` failed, the message names its log).
+    """
+    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(list(files)), *arguments]
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    with open(out / "train.log", "w") as log:
+        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+        raise RuntimeError(f"{what} failed (exit {proc.returncode}); see {out / 'train.log'}")
+    return time.perf_counter() - start
+
+
 def train_model(
     model: str, configs: Path, datalist: DatalistFile, out: Path, overrides: Sequence[str], presets: Sequence[str] = (),
 ) -> tuple[float, bool]:
@@ -194,18 +211,9 @@ def train_model(
                     done.get("overrides"))
         timing.unlink()
     files = [str(f) for f in bundle_files(configs, model, presets)]
-    cmd = [
-        sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(files),
-        "--dataset_dir", str(datalist.dataset_dir), "--datalist", str(datalist.path), "--output_dir", str(out),
-        "--progress", "false", *overrides,
-    ]
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(out / "train.log", "w") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise RuntimeError(f"training {model} failed (exit {proc.returncode}); see {out / 'train.log'}")
-    seconds = time.perf_counter() - start
+    arguments = ["--dataset_dir", str(datalist.dataset_dir), "--datalist", str(datalist.path), "--output_dir", str(out),
+                 "--progress", "false", *overrides]
+    seconds = run_bundle(files, arguments, out, f"training {model}")
     record = {"seconds": seconds, "overrides": recorded, "datalist_sha256": digest}
     atomic_write(timing, lambda tmp: tmp.write_text(json.dumps(record)))
     return seconds, True

@@ -30,9 +30,6 @@ import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -46,7 +43,7 @@ from glsmonai.evaluation.paired import paired_markdown, paired_table
 from glsmonai.evaluation.reports import CaseFiles, score_folder
 from glsmonai.experiments.compare import key_window
 from glsmonai.experiments.rounds import DatalistFile
-from glsmonai.experiments.training import TIMING_FILE
+from glsmonai.experiments.training import TIMING_FILE, run_bundle
 from glsmonai.inference import Predictor, run_inference
 from glsmonai.keypoints import get_rule
 from glsmonai.model_folder import read_model_info
@@ -121,16 +118,9 @@ def _fine_tune(model_dir: Path, datalist: Path, out: Path, seed: int, overrides:
     configs = configs_dir()
     files = [str(configs / "train.json"), str(configs / "finetune.json")]
     dataset_dir = json.loads(datalist.read_text())["dataset_dir"]
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "training", "--config_file", repr(files),
-           "--init_model_dir", str(model_dir), "--dataset_dir", str(dataset_dir), "--datalist", str(datalist),
-           "--output_dir", str(out), "--progress", "false", "--seed", str(seed), *overrides]
-    out.mkdir(parents=True, exist_ok=True)
-    start = time.perf_counter()
-    with open(out / "train.log", "w") as log:
-        proc = subprocess.run(cmd, stdout=log, stderr=subprocess.STDOUT)
-    if proc.returncode:
-        raise RuntimeError(f"fine-tuning failed (exit {proc.returncode}); see {out / 'train.log'}")
-    seconds = time.perf_counter() - start
+    arguments = ["--init_model_dir", str(model_dir), "--dataset_dir", str(dataset_dir), "--datalist", str(datalist),
+                 "--output_dir", str(out), "--progress", "false", "--seed", str(seed), *overrides]
+    seconds = run_bundle(files, arguments, out, "fine-tuning")
     record = json.dumps({"seconds": seconds, "overrides": recorded})
     atomic_write(timing, lambda tmp: tmp.write_text(record))
     return seconds, True
