@@ -474,12 +474,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "difference to it (model - reference) for dice, key_dice and hd95, with a 95%% bootstrap "
                    "interval that resamples whole groups; an interval that contains 0 does not tell the two apart. Default unet")
     p.add_argument("--variants", nargs="+", default=[],
-                   choices=["stage1", "recorded", "tta", "components", "tta+components", "tta+components+blend", "blend", "gate"],
+                   choices=["stage1", "recorded", "tta", "components", "tta+components", "tta+components+blend", "blend", "gate",
+                            "ref_keypoints"],
                    help="prediction-time levers measured on the same trained models: every model also predicts with "
                    "its stage-1 checkpoint (stage1: for GLS, its global branch alone, i.e. GS), mirror test-time "
                    "augmentation (tta), the task's component post-processing, windows feathered in (blend: "
-                   "--blend 0.25) and/or unsure keypoints' windows dropped (gate: --min-confidence 0.5); scored as "
-                   "<model>+<variant>, and levers.csv/.md give each variant's paired difference to its own model")
+                   "--blend 0.25) and/or unsure keypoints' windows dropped (gate: --min-confidence 0.5), or with the "
+                   "windows at the reference keypoints (ref_keypoints, an oracle: what the model loses to its keypoint "
+                   "errors); scored as <model>+<variant>, and levers.csv/.md give each variant's paired difference "
+                   "to its own model")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the folds, the validation draw and the bootstrap (training's seed: --set seed=N). Default 0")
     p.add_argument("--seeds", type=int, default=1, metavar="S",

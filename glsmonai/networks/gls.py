@@ -49,8 +49,8 @@ class GLSNet(FreezableParts, nn.Module):
         local_size: the local U-Net's input size with ``crop_space original`` (default ``crop_size``).
         keypoint_band: search each heatmap peak within this many working pixels of the predicted
             mask's boundary (0: anywhere); see :func:`~glsmonai.transforms.heatmap.decode_keypoints`.
-        keypoint_jitter: in training, shift each window centre by up to this fraction of the window
-            (``crop_space original``).
+        keypoint_jitter: in training, shift each window centre by up to this fraction of the window, in
+            either crop space (see :class:`~glsmonai.networks.windows.WorkingWindows`).
         output: the last output :meth:`forward` computes: ``"global"`` (global branch only),
             ``"local"`` (also keypoints, windows and the local branch) or ``"fused"`` (everything).
         return_key: when set (e.g. ``"fused"``), :meth:`forward` returns that tensor alone instead of
@@ -100,7 +100,7 @@ class GLSNet(FreezableParts, nn.Module):
         if crop_space == "original":
             self.windows: WorkingWindows | OriginalWindows = OriginalWindows(self.local_size, keypoint_jitter)
         else:
-            self.windows = WorkingWindows(self.crop_size, fusion_window_channel)
+            self.windows = WorkingWindows(self.crop_size, fusion_window_channel, keypoint_jitter)
         self.global_net = SharedEncoderNet(
             spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True)
         )

@@ -35,14 +35,28 @@ class WorkingWindows:
     Args:
         crop_size: ``(h, w)`` of the crops.
         window_channel: give the fusion network the window mask as a third channel.
+        jitter: in training, shift each window centre by up to this fraction of the window (uniform, per
+            axis), so the local and fusion networks meet off-centre windows as at test time. Without it,
+            stages 2 and 3 crop at the keypoints the network finds on its own training images, which are
+            nearly exact there, and the local network learns that the structure sits in the middle.
     """
 
-    def __init__(self, crop_size: Sequence[int], window_channel: bool = True) -> None:
+    def __init__(self, crop_size: Sequence[int], window_channel: bool = True, jitter: float = 0.0) -> None:
         self.crop_size = tuple(int(c) for c in crop_size)
         self.window_channel = window_channel
+        self.jitter = float(jitter)
 
     def crop(self, image: torch.Tensor, keypoints: torch.Tensor, training: bool = False, **_) -> tuple[torch.Tensor, Outputs]:
-        """``(B, C, H, W)`` image, ``(B, K, 2)`` keypoints -> ``(B*K, C, h, w)`` crops, no extra outputs."""
+        """``(B, C, H, W)`` image, ``(B, K, 2)`` keypoints -> ``(B*K, C, h, w)`` crops.
+
+        In training with ``jitter``, the shifted centres are returned as ``keypoints``: the windows are then
+        pasted back (:meth:`fusion_input`) and the label cropped (:func:`~glsmonai.engines.loss.local_target`)
+        at the same place as the image.
+        """
+        if training and self.jitter > 0:
+            reach = keypoints.new_tensor(self.crop_size) * self.jitter  # (2,) working pixels
+            keypoints = keypoints + (torch.rand_like(keypoints) * 2 - 1) * reach
+            return crop_at_points(image, keypoints, self.crop_size), {GLSKeys.KEYPOINTS.value: keypoints}
         return crop_at_points(image, keypoints, self.crop_size), {}
 
     def fusion_input(self, out: Outputs) -> tuple[torch.Tensor, Outputs]:

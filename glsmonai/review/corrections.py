@@ -80,13 +80,14 @@ def deal_pool(cases: Sequence[dict], pool_fraction: float, seed: int) -> tuple[l
 
 
 def _reference_keypoints(case: dict, rule: str | None) -> np.ndarray:
-    """A case's reference keypoints ``(K, 2)`` in original pixels: the datalist's, else the task's rule on its label."""
+    """A case's reference keypoints ``(K, 2)`` in original pixels: the datalist's, else the task's rule on its label
+    map as training runs it (on the map itself: ``lv_apex_base`` reads the LV and the atrium from CAMUS's labels)."""
     if case.get("keypoints") is not None:
         return np.asarray(case["keypoints"], dtype=np.float64).reshape(-1, 2)
     if rule is None:
         raise ValueError(f"{case['image']}: the datalist gives no keypoints and its task names no keypoint_rule")
     label, _ = read_image(case["label"])
-    return np.asarray(get_rule(rule)(label > 0), dtype=np.float64).reshape(-1, 2)
+    return np.asarray(get_rule(rule)(label), dtype=np.float64).reshape(-1, 2)
 
 
 def _write_set(path: Path, cases: Sequence[dict], dataset_dir: Path, task: dict, name: str) -> Path:

@@ -85,3 +85,20 @@ def test_corrections_fine_tune_and_score_the_uncorrected_scans(predicted, tiny_i
     caplog.clear()
     assert main([*common, "--counts", "4", "--out", str(tmp_path / "too_many")]) == 2
     assert "between 1 and the pool's 3 scans" in caplog.text
+
+
+def test_a_simulated_correction_without_datalist_keypoints_takes_the_rule_on_the_label_map(tmp_path):
+    # CAMUS labels: 1 LV, 2 myocardium, 3 atrium. The rule reads the map as training's Keypointsd does: on a
+    # binarised map it would take the whole heart for the LV and put the annulus below the atrium.
+    from glsmonai.data.io import write_image
+    from glsmonai.keypoints import lv_apex_base
+    from glsmonai.review.corrections import _reference_keypoints
+    from tests.test_keypoints import heart
+
+    label = heart()
+    write_image(tmp_path / "label.nii.gz", label)
+    points = _reference_keypoints({"image": "scan.nii.gz", "label": str(tmp_path / "label.nii.gz")}, "lv_apex_base")
+    assert np.allclose(points, lv_apex_base(label))
+    assert not np.allclose(points, lv_apex_base((label > 0).astype(np.uint8)), atol=2)
+    given = {"image": "scan.nii.gz", "label": "unused", "keypoints": [[1, 2], [3, 4], [5, 6]]}
+    assert _reference_keypoints(given, "lv_apex_base").tolist() == [[1, 2], [3, 4], [5, 6]]
