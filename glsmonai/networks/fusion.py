@@ -1,4 +1,4 @@
-"""The fusion network of thesis Table 1 and the initialisations that make stage 3 start from stage 2."""
+"""The fusion network of thesis Table 1 and the initialisations that make stage 3 start from stage 2's result."""
 
 from __future__ import annotations
 
@@ -75,4 +75,41 @@ class FusionNet(nn.Module):
         second.weight[(0, 0, *centre)] += 1.0
         head.weight.mul_(noise)
         head.weight[0, 0] += gain
+        head.bias.fill_(-0.5 * gain)
+
+    @torch.no_grad()
+    def init_mean(self, gain: float = 12.0, noise: float = 0.05) -> None:
+        """Start as "the mean of the local and the global prediction inside the windows, the global one outside".
+
+        With three inputs (global ``g``, pasted local ``l``, window mask ``w``), three hidden channels compute
+        ``relu(g - w)`` (``g`` outside the windows), ``l`` and ``relu(g + w - 1)`` (``g`` inside them), and the
+        head weighs them 1, 1/2, 1/2; with two inputs (inside a window: ``g``, ``l``) two channels pass them and
+        the head weighs them 1/2 each. Unlike :meth:`init_select`, stage 3 then starts from the two branches'
+        average in the key regions, which is no worse than the worse of them where they err independently,
+        instead of from the local branch alone.
+        """
+        first, second, head = self.body[0], self.body[2], self.body[4]
+        windowed = first.in_channels == 3
+        if first.in_channels not in (2, 3) or first.out_channels < 2 + windowed:
+            raise ValueError("init_mean needs the two- or three-channel fusion input and enough features")
+        centre = tuple(k // 2 for k in first.kernel_size)
+        for conv in (first, second):
+            conv.weight.mul_(noise)
+            conv.bias.zero_()
+        head.weight.mul_(noise)
+        if windowed:
+            first.weight[(0, 0, *centre)] += 1.0  # g - w
+            first.weight[(0, 2, *centre)] -= 1.0
+            first.weight[(1, 1, *centre)] += 1.0  # l
+            first.weight[(2, 0, *centre)] += 1.0  # g + w - 1
+            first.weight[(2, 2, *centre)] += 1.0
+            first.bias[2] = -1.0
+            weights = (1.0, 0.5, 0.5)
+        else:
+            first.weight[(0, 0, *centre)] += 1.0  # g
+            first.weight[(1, 1, *centre)] += 1.0  # l
+            weights = (0.5, 0.5)
+        for c, weight in enumerate(weights):
+            second.weight[(c, c, *centre)] += 1.0
+            head.weight[0, c] += gain * weight
         head.bias.fill_(-0.5 * gain)

@@ -24,7 +24,10 @@ from glsmonai.networks.parts import FreezableParts
 from glsmonai.networks.windows import CROP_SPACES, OriginalWindows, WorkingWindows
 from glsmonai.transforms.heatmap import decode_keypoints
 
-__all__ = ["GLSNet"]
+__all__ = ["FUSION_INITS", "GLSNet"]
+
+#: the fusion network's starting points (:meth:`FusionNet.init_select`, :meth:`FusionNet.init_mean`)
+FUSION_INITS = ("select", "mean")
 
 
 class GLSNet(FreezableParts, nn.Module):
@@ -51,6 +54,9 @@ class GLSNet(FreezableParts, nn.Module):
             mask's boundary (0: anywhere); see :func:`~glsmonai.transforms.heatmap.decode_keypoints`.
         keypoint_jitter: in training, shift each window centre by up to this fraction of the window, in
             either crop space (see :class:`~glsmonai.networks.windows.WorkingWindows`).
+        fusion_init: what the fusion network computes before stage 3 trains it: ``"select"`` (the local
+            prediction inside the windows; with ``crop_space original`` and two inputs, the local one) or
+            ``"mean"`` (the mean of the local and the global prediction there); the global one outside.
         output: the last output :meth:`forward` computes: ``"global"`` (global branch only),
             ``"local"`` (also keypoints, windows and the local branch) or ``"fused"`` (everything).
         return_key: when set (e.g. ``"fused"``), :meth:`forward` returns that tensor alone instead of
@@ -73,12 +79,15 @@ class GLSNet(FreezableParts, nn.Module):
         local_size: Sequence[int] | None = None,
         keypoint_band: int = 0,
         keypoint_jitter: float = 0.0,
+        fusion_init: str = "select",
         output: str = GLSKeys.FUSED.value,
         return_key: str | None = None,
     ) -> None:
         super().__init__()
         if crop_space not in CROP_SPACES:
             raise ValueError(f"crop_space must be one of {CROP_SPACES}, got {crop_space!r}")
+        if fusion_init not in FUSION_INITS:
+            raise ValueError(f"fusion_init must be one of {FUSION_INITS}, got {fusion_init!r}")
         self.crop_space = crop_space
         self.crop_size = tuple(int(c) for c in crop_size)
         self.local_size = tuple(int(c) for c in (local_size or crop_size))
@@ -90,7 +99,7 @@ class GLSNet(FreezableParts, nn.Module):
             "local_channels": list(local_channels) if local_channels else None,
             "fusion_features": fusion_features, "fusion_window_channel": fusion_window_channel,
             "crop_space": crop_space, "local_size": list(self.local_size),
-            "keypoint_band": int(keypoint_band), "keypoint_jitter": float(keypoint_jitter),
+            "keypoint_band": int(keypoint_band), "keypoint_jitter": float(keypoint_jitter), "fusion_init": fusion_init,
         }
         self.return_key = return_key
         self.num_keypoints = int(num_keypoints)
@@ -106,7 +115,9 @@ class GLSNet(FreezableParts, nn.Module):
         )
         self.local_net = SharedEncoderNet(spatial_dims, in_channels, (1,), local_channels or channels)
         self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)
-        if fusion_window_channel:
+        if fusion_init == "mean":
+            self.fusion.init_mean()
+        elif fusion_window_channel:
             self.fusion.init_select()
         elif crop_space == "original":
             self.fusion.init_local()

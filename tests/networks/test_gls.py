@@ -97,3 +97,35 @@ def test_network_original_space_outputs():
     assert ((out["fused"] > 0) == (local > 0.5))[clear].float().mean() > 0.98
     with pytest.raises(ValueError, match="needs source"):
         net(image)
+
+
+def fusion_inputs(windowed: bool = True) -> tuple[torch.Tensor, ...]:
+    """Global and local probabilities and (``windowed``) the window mask: a window over the left half."""
+    g, loc = torch.rand(1, 1, 8, 8), torch.rand(1, 1, 8, 8)
+    if not windowed:
+        return g, loc
+    w = torch.zeros(1, 1, 8, 8)
+    w[..., :4] = 1
+    return g, loc * w, w
+
+
+@pytest.mark.parametrize("windowed", [True, False])
+def test_fusion_mean_init_starts_from_the_branches_mean_in_the_windows(windowed):
+    fusion = FusionNet(in_channels=3 if windowed else 2)
+    fusion.init_mean(gain=10.0, noise=0.0)
+    inputs = fusion_inputs(windowed)
+    logits = fusion(torch.cat(inputs, dim=1)) / 10.0 + 0.5  # the head maps p to 10 * (p - 0.5)
+    g, loc = inputs[:2]
+    expected = (g + loc) / 2 if not windowed else torch.where(inputs[2] > 0, (g + loc) / 2, g)
+    # exact but for the LeakyReLU's 0.1 slope on the channel that is negative inside a window: at most 0.01
+    assert torch.allclose(logits, expected, atol=0.011)
+
+
+def test_fusion_init_is_recorded_and_checked():
+    net = GLSNet(crop_size=(8, 8), channels=SMALL, fusion_init="mean")
+    assert net.build_args()["fusion_init"] == "mean"
+    g, loc, w = fusion_inputs()
+    assert torch.allclose(net.fusion(torch.cat([g, loc, w], dim=1)) / 12 + 0.5,
+                          torch.where(w > 0, (g + loc) / 2, g), atol=0.05)  # with the default small noise
+    with pytest.raises(ValueError, match="fusion_init must be one of"):
+        GLSNet(crop_size=(8, 8), channels=SMALL, fusion_init="average")
