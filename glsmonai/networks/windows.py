@@ -53,11 +53,12 @@ class WorkingWindows:
         pasted back (:meth:`fusion_input`) and the label cropped (:func:`~glsmonai.engines.loss.local_target`)
         at the same place as the image.
         """
+        placed: Outputs = {}
         if training and self.jitter > 0:
             reach = keypoints.new_tensor(self.crop_size) * self.jitter  # (2,) working pixels
             keypoints = keypoints + (torch.rand_like(keypoints) * 2 - 1) * reach
-            return crop_at_points(image, keypoints, self.crop_size), {GLSKeys.KEYPOINTS.value: keypoints}
-        return crop_at_points(image, keypoints, self.crop_size), {}
+            placed[GLSKeys.KEYPOINTS.value] = keypoints
+        return crop_at_points(image, keypoints, self.crop_size), placed
 
     def fusion_input(self, out: Outputs) -> tuple[torch.Tensor, Outputs]:
         """``(B, 2 or 3, H, W)``: global probability, local probability pasted at the keypoints, window mask."""
