@@ -2,7 +2,9 @@
 
 :class:`SharedEncoderNet` is one encoder (SE) and several U-Net decoders that share its skips: with a
 segmentation decoder (GSD, 1 channel) and a keypoint decoder (KPLD, K channels) it is the global
-segmentation + keypoint localisation network; with one decoder it is the local U-Net.
+segmentation + keypoint localisation network; with one decoder it is the local U-Net. With
+``shared_decoder`` the outputs share one decoder and differ only in their 1x1 heads: the keypoint
+decoder's up-convolutions cost about half as much again as the encoder and one decoder together.
 """
 
 from __future__ import annotations
@@ -75,13 +77,22 @@ class _Decoder(nn.Module):
         extra = spatial_dims if coord_head else 0
         self.head = Conv["conv", spatial_dims](channels[0] + extra, out_channels, kernel_size=1)
 
-    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+    def features(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        """``(B, channels[0], *S)`` the last up-convolution's output (what the head sees)."""
         x = skips[-1]
         for up, skip in zip(self.ups, reversed(skips[:-1])):
             x = up(x, skip)
-        if self.coord_head:
-            x = torch.cat([x, _coordinates(x)], dim=1)
-        return self.head(x)
+        return x
+
+    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
+        return _head(self.head, self.features(skips), self.coord_head)
+
+
+def _head(conv: nn.Module, features: torch.Tensor, coord_head: bool) -> torch.Tensor:
+    """A 1x1 head on decoder features, with the pixel coordinates appended when ``coord_head``."""
+    if coord_head:
+        features = torch.cat([features, _coordinates(features)], dim=1)
+    return conv(features)
 
 
 class SharedEncoderNet(nn.Module):
@@ -94,6 +105,8 @@ class SharedEncoderNet(nn.Module):
         channels: encoder widths, one per level (default thesis Table 1).
         act, norm, bias, dropout: as in :class:`monai.networks.nets.BasicUNet`.
         coord_heads: per decoder, whether its head sees pixel coordinates (default: none).
+        shared_decoder: the outputs share the first output's decoder, each with its own 1x1 head
+            (``heads``); ``False``: one decoder per output (the thesis).
 
     Input ``(B, in_channels, *S)`` of any size ``S`` (padded internally to a multiple of
     ``2 ** (len(channels) - 1)`` and cropped back); returns a list with one ``(B, out_channels[i], *S)``
@@ -111,9 +124,10 @@ class SharedEncoderNet(nn.Module):
         bias: bool = True,
         dropout: float = 0.0,
         coord_heads: Sequence[bool] | None = None,
+        shared_decoder: bool = False,
     ) -> None:
         super().__init__()
-        coord_heads = coord_heads or [False] * len(out_channels)
+        coord_heads = tuple(coord_heads or [False] * len(out_channels))
         if len(channels) < 2:
             raise ValueError(f"channels needs at least two levels, got {channels}")
         self.multiple = 2 ** (len(channels) - 1)
@@ -121,14 +135,27 @@ class SharedEncoderNet(nn.Module):
         self.downs = nn.ModuleList(
             Down(spatial_dims, channels[i - 1], channels[i], act, norm, bias, dropout) for i in range(1, len(channels))
         )
+        own = 1 if shared_decoder else len(out_channels)
         self.decoders = nn.ModuleList(
             _Decoder(spatial_dims, channels, c, act, norm, bias, dropout, coord)
-            for c, coord in zip(out_channels, coord_heads)
+            for c, coord in zip(out_channels[:own], coord_heads[:own])
         )
+        # the other outputs' heads on the first decoder's features (none without shared_decoder)
+        self.heads = nn.ModuleList(
+            Conv["conv", spatial_dims](channels[0] + (spatial_dims if coord else 0), c, kernel_size=1)
+            for c, coord in zip(out_channels[own:], coord_heads[own:])
+        )
+        self.head_coords = coord_heads[own:]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x, shape = pad_to_multiple(x, self.multiple)
         skips = [self.stem(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
-        return [crop_to(decoder(skips), shape) for decoder in self.decoders]
+        if not len(self.heads):
+            return [crop_to(decoder(skips), shape) for decoder in self.decoders]
+        decoder = self.decoders[0]
+        features = decoder.features(skips)
+        outputs = [_head(decoder.head, features, decoder.coord_head)]
+        outputs += [_head(head, features, coord) for head, coord in zip(self.heads, self.head_coords)]
+        return [crop_to(out, shape) for out in outputs]

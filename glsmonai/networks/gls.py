@@ -24,10 +24,12 @@ from glsmonai.networks.parts import FreezableParts
 from glsmonai.networks.windows import CROP_SPACES, OriginalWindows, WorkingWindows
 from glsmonai.transforms.heatmap import decode_keypoints
 
-__all__ = ["FUSION_INITS", "GLSNet"]
+__all__ = ["FUSION_INITS", "HEATMAP_DECODERS", "GLSNet"]
 
 #: the fusion network's starting points (:meth:`FusionNet.init_select`, :meth:`FusionNet.init_mean`)
 FUSION_INITS = ("select", "mean")
+#: where the keypoint heatmaps come from: their own decoder (the thesis' KPLD) or a head on the segmentation decoder
+HEATMAP_DECODERS = ("separate", "shared")
 
 
 class GLSNet(FreezableParts, nn.Module):
@@ -57,6 +59,9 @@ class GLSNet(FreezableParts, nn.Module):
         fusion_init: what the fusion network computes before stage 3 trains it: ``"select"`` (the local
             prediction inside the windows; with ``crop_space original`` and two inputs, the local one) or
             ``"mean"`` (the mean of the local and the global prediction there); the global one outside.
+        heatmap_decoder: ``"separate"`` (the thesis: the heatmaps have their own decoder) or ``"shared"``
+            (a 1x1 heatmap head on the segmentation decoder; the global branch then costs about a third
+            less per step, see :class:`~glsmonai.networks.blocks.SharedEncoderNet`).
         output: the last output :meth:`forward` computes: ``"global"`` (global branch only),
             ``"local"`` (also keypoints, windows and the local branch) or ``"fused"`` (everything).
         return_key: when set (e.g. ``"fused"``), :meth:`forward` returns that tensor alone instead of
@@ -80,6 +85,7 @@ class GLSNet(FreezableParts, nn.Module):
         keypoint_band: int = 0,
         keypoint_jitter: float = 0.0,
         fusion_init: str = "select",
+        heatmap_decoder: str = "separate",
         output: str = GLSKeys.FUSED.value,
         return_key: str | None = None,
     ) -> None:
@@ -88,6 +94,8 @@ class GLSNet(FreezableParts, nn.Module):
             raise ValueError(f"crop_space must be one of {CROP_SPACES}, got {crop_space!r}")
         if fusion_init not in FUSION_INITS:
             raise ValueError(f"fusion_init must be one of {FUSION_INITS}, got {fusion_init!r}")
+        if heatmap_decoder not in HEATMAP_DECODERS:
+            raise ValueError(f"heatmap_decoder must be one of {HEATMAP_DECODERS}, got {heatmap_decoder!r}")
         self.crop_space = crop_space
         self.crop_size = tuple(int(c) for c in crop_size)
         self.local_size = tuple(int(c) for c in (local_size or crop_size))
@@ -100,6 +108,7 @@ class GLSNet(FreezableParts, nn.Module):
             "fusion_features": fusion_features, "fusion_window_channel": fusion_window_channel,
             "crop_space": crop_space, "local_size": list(self.local_size),
             "keypoint_band": int(keypoint_band), "keypoint_jitter": float(keypoint_jitter), "fusion_init": fusion_init,
+            "heatmap_decoder": heatmap_decoder,
         }
         self.return_key = return_key
         self.num_keypoints = int(num_keypoints)
@@ -111,7 +120,8 @@ class GLSNet(FreezableParts, nn.Module):
         else:
             self.windows = WorkingWindows(self.crop_size, fusion_window_channel, keypoint_jitter)
         self.global_net = SharedEncoderNet(
-            spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True)
+            spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True),
+            shared_decoder=heatmap_decoder == "shared",
         )
         self.local_net = SharedEncoderNet(spatial_dims, in_channels, (1,), local_channels or channels)
         self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)
