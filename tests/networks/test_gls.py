@@ -129,3 +129,37 @@ def test_fusion_init_is_recorded_and_checked():
                           torch.where(w > 0, (g + loc) / 2, g), atol=0.05)  # with the default small noise
     with pytest.raises(ValueError, match="fusion_init must be one of"):
         GLSNet(crop_size=(8, 8), channels=SMALL, fusion_init="average")
+
+
+def test_shared_decoder_puts_the_heatmap_head_on_the_segmentation_decoder():
+    separate = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True))
+    shared = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True), shared_decoder=True)
+    assert len(shared.decoders) == 1 and len(shared.heads) == 1
+    assert shared.heads[0].in_channels == SMALL[0] + 2  # the heatmap head still sees the pixel coordinates
+    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
+    # what the shared decoder saves is exactly the keypoint decoder's up-convolutions
+    assert count(separate) - count(shared) == count(separate.decoders[1].ups)
+    x = torch.rand(2, 1, 37, 53)
+    seg, heat = shared(x)
+    assert seg.shape == (2, 1, 37, 53) and heat.shape == (2, 3, 37, 53)
+    with torch.no_grad():
+        shared.decoders[0].head.weight.zero_()  # the segmentation head alone: the heatmaps do not move
+    assert torch.equal(shared(x)[1], heat) and not torch.equal(shared(x)[0], seg)
+
+
+def test_separate_decoders_keep_the_checkpoint_keys_of_earlier_model_folders():
+    keys = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True)).state_dict()
+    assert "decoders.1.head.weight" in keys and not any(k.startswith("heads.") for k in keys)
+
+
+def test_heatmap_decoder_is_recorded_rebuilt_and_checked():
+    net = GLSNet(num_keypoints=3, crop_size=(8, 8), channels=SMALL, heatmap_decoder="shared")
+    assert net.build_args()["heatmap_decoder"] == "shared"
+    rebuilt = GLSNet(**net.build_args())
+    rebuilt.load_state_dict(net.state_dict())  # strict: the same parts
+    net.eval(), rebuilt.eval()
+    x = torch.rand(1, 1, 32, 32)
+    assert torch.equal(net(x)["fused"], rebuilt(x)["fused"])
+    assert GLSNet(crop_size=(8, 8), channels=SMALL).build_args()["heatmap_decoder"] == "separate"
+    with pytest.raises(ValueError, match="heatmap_decoder must be one of"):
+        GLSNet(crop_size=(8, 8), channels=SMALL, heatmap_decoder="joint")
