@@ -6,8 +6,9 @@ One process measures:
   full forward (``output="fused"``) and of its global branch alone (``output="global"``), with
   ``crop_space`` working and original (the latter with ``local_size`` = ``crop_size`` and with the
   bundle's default, twice ``crop_size``), and of a ``BasicUNet``;
-* **training** throughput (forward + loss + backward + Adam step) of each GLS stage (working crop space)
-  and of the ``BasicUNet`` with ``DiceCELoss``;
+* **training** throughput (forward + loss + backward + Adam step) of each GLS stage (working crop space),
+  of stage 1 with the shared heatmap decoder and stage 3 with the global branch frozen (the two training-time
+  savings, :data:`TRAINING_VARIANTS`), and of the ``BasicUNet`` with ``DiceCELoss``;
 * **predict end to end**: ``glsmonai predict`` in a subprocess on N scans of a real scan size (wall
   time, peak resident memory of the process and of its children), against the time the network alone
   takes on the same scans;
@@ -271,10 +272,18 @@ def gls_variants(crop_size: Sequence[int]) -> list[tuple[str, str, tuple[int, ..
     ]
 
 
-def build_gls(settings: BenchSettings, crop_space: str = "working", local_size: Sequence[int] | None = None) -> GLSNet:
+def build_gls(settings: BenchSettings, crop_space: str = "working", local_size: Sequence[int] | None = None,
+              heatmap_decoder: str = "separate") -> GLSNet:
     """A seeded-random :class:`GLSNet` of the settings' crop size and widths."""
     return GLSNet(crop_size=settings.crop_size, channels=settings.channels, crop_space=crop_space,
-                  local_size=local_size, keypoint_band=3)
+                  local_size=local_size, keypoint_band=3, heatmap_decoder=heatmap_decoder)
+
+
+#: training rows beyond the three stages as the thesis trains them: ``(row name, stage, heatmap_decoder, kept frozen)``
+TRAINING_VARIANTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
+    ("GLS stage1, shared heatmap decoder", "stage1", "shared", ()),
+    ("GLS stage3, global branch frozen", "stage3", "separate", ("global_net",)),
+)
 
 
 def unet_features(channels: Sequence[int]) -> tuple[int, ...]:
@@ -373,27 +382,31 @@ def _targets(settings: BenchSettings, keypoints: int, device: torch.device) -> d
 
 
 def _gls_training_row(settings: BenchSettings, stage: str, image: torch.Tensor, precision: str,
-                      device: torch.device) -> dict:
-    """Training images/s of one GLS stage (working crop space; the other parts frozen)."""
-    net = build_gls(settings).to(device)
-    params = enter_stage(net, get_stage(stage))
+                      device: torch.device, name: str | None = None, heatmap_decoder: str = "separate",
+                      frozen: Sequence[str] = ()) -> dict:
+    """Training images/s of one GLS stage (working crop space; the other parts, and ``frozen``, frozen)."""
+    net = build_gls(settings, heatmap_decoder=heatmap_decoder).to(device)
+    params = enter_stage(net, get_stage(stage), frozen)
     net.train()
     targets = _targets(settings, net.num_keypoints, device)
     loss = GLSLoss(stage, seg_loss=DiceCELoss(sigmoid=True), crop_size=settings.crop_size,
                    heatmap_loss=DiceCELoss(sigmoid=True), aux_weight=0.5)
     step = _train_step(net, image, lambda out: loss(out, targets), params, precision, device)
     seconds = median_seconds(step, settings.warmup, settings.repeats, device)
-    return _row(f"GLS {stage}", precision, seconds, settings.batch, crop_space="working",
+    return _row(name or f"GLS {stage}", precision, seconds, settings.batch, crop_space="working",
                 trainable_params=sum(p.numel() for p in params))
 
 
 def training_rows(settings: BenchSettings, device: torch.device, precision: str) -> list[dict]:
-    """Training images/s of each GLS stage and of the BasicUNet with ``DiceCELoss``."""
+    """Training images/s of each GLS stage, of :data:`TRAINING_VARIANTS` and of the BasicUNet with ``DiceCELoss``."""
     image = _images(settings, device)
     rows = []
     for stage in STAGE_NAMES:
         rows.append(_gls_training_row(settings, stage, image, precision, device))
         logger.info("training GLS %s [%s]: %.1f images/s", stage, precision, rows[-1]["images_per_s"])
+    for name, stage, heatmap_decoder, frozen in TRAINING_VARIANTS:
+        rows.append(_gls_training_row(settings, stage, image, precision, device, name, heatmap_decoder, frozen))
+        logger.info("training %s [%s]: %.1f images/s", name, precision, rows[-1]["images_per_s"])
     unet = build_unet(settings.channels).to(device).train()
     label, dice = _targets(settings, 1, device)["label"], DiceCELoss(sigmoid=True)
     step = _train_step(unet, image, lambda out: dice(out, label), unet.parameters(), precision, device)

@@ -19,6 +19,7 @@ read this table.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch.nn as nn
@@ -80,29 +81,40 @@ def stage_of_output(output: str) -> Stage:
     return found
 
 
-def enter_stage(network: nn.Module, stage: str | int | Stage) -> list[nn.Parameter]:
+def enter_stage(network: nn.Module, stage: str | int | Stage, frozen: Sequence[str] = ()) -> list[nn.Parameter]:
     """Set ``network`` up for ``stage``: its parts frozen or not, its forward pass up to the stage's output.
 
     Args:
         network: a :class:`~glsmonai.networks.GLSNet` or a one-part baseline (stage 1 only).
         stage: the stage.
+        frozen: parts that stay frozen although the stage's row trains them (``train.json``'s
+            ``stage3_frozen: ["global_net"]``: stage 3 trains the local branch and the fusion only).
 
     Returns:
         the parameters that train in this stage, for the optimizer.
+
+    Raises:
+        ValueError: ``frozen`` names a part the network does not have, or leaves the stage nothing to train.
     """
     stage = get_stage(stage)
+    unknown = [p for p in frozen if p not in network.parts]
+    if unknown:
+        raise ValueError(f"{stage.name}: cannot keep {unknown} frozen; the network's parts are {list(network.parts)}")
+    trains = [p for p in stage.trains if p not in frozen]
+    if not trains:
+        raise ValueError(f"{stage.name}: keeping {list(frozen)} frozen leaves nothing of {list(stage.trains)} to train")
     network.output = stage.output
-    frozen = [p for p in network.parts if p not in stage.trains]
-    network.unfreeze(*stage.trains)
-    if frozen:
-        network.freeze(*frozen)
+    network.unfreeze(*trains)
+    others = [p for p in network.parts if p not in trains]
+    if others:
+        network.freeze(*others)
     return list(network.trainable_parameters())
 
 
-def network_for_stage(network: nn.Module, stage: str | int | Stage) -> nn.Module:
+def network_for_stage(network: nn.Module, stage: str | int | Stage, frozen: Sequence[str] = ()) -> nn.Module:
     """``network`` after :func:`enter_stage`: a stage block of ``train.json`` gives its optimizer this network's
     ``requires_grad`` parameters, in ``network.parameters()`` order (what :func:`enter_stage` returns)."""
-    enter_stage(network, stage)
+    enter_stage(network, stage, frozen)
     return network
 
 

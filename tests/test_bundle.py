@@ -15,6 +15,7 @@ import pytest
 import SimpleITK as sitk
 
 from glsmonai.cli import main as cli_main
+from glsmonai.networks import FusionNet
 
 ROOT = Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "bundles" / "gls" / "configs"  # the folder with train.json
@@ -134,12 +135,16 @@ def test_evaluate_overlay_scores_like_the_evaluate_command(trained, tiny_iris, t
 
 
 def test_one_stage_is_changed_from_the_command_line(tiny_iris, tmp_path):
-    # the engines are config objects: stage 2 trains 2 epochs, the others 1, without touching Python
+    # the engines are config objects: stage 2 trains 2 epochs, the others 1, without touching Python; stage 3
+    # keeps the global branch frozen (keep_frozen) and trains the local branch and the fusion only
     proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), *TINY,
-                  "--stage2#trainer#max_epochs", "2", "--stage3#train_handlers#1#print_lr", "True")
+                  "--stage2#trainer#max_epochs", "2", "--stage3#train_handlers#1#print_lr", "True",
+                  "--keep_frozen", "{'stage3': ['global_net']}")
     check(proc)
     log = proc.stdout + proc.stderr
     assert "stage1: 1 epoch(s)" in log and "stage2: 2 epoch(s)" in log and "stage3: 1 epoch(s)" in log
+    trained = {int(s): int(n) for s, n in re.findall(r"stage(\d): \d+ epoch\(s\), lr \S+, (\d+) trainable", log)}
+    assert trained[3] - trained[2] == sum(p.numel() for p in FusionNet(2, 3, 16).parameters())
     models = tmp_path / "models"
     assert (models / "stage2_checkpoint_epoch=2.pt").is_file() and (models / "stage1_checkpoint_epoch=1.pt").is_file()
     assert "Current learning rate" in log  # stage 3's LrScheduleHandler now logs its rate

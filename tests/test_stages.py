@@ -104,3 +104,24 @@ def test_a_baseline_has_stage1_only():
     assert len(enter_stage(net, "stage1")) == len(list(net.parameters()))
     with pytest.raises(ValueError, match="one-stage baseline"):
         enter_stage(net, "stage2")
+
+
+def test_a_stage_may_keep_a_part_frozen_that_its_row_trains():
+    # train.json's keep_frozen {"stage3": ["global_net"]}: stage 3 fine-tunes the local branch and the fusion only
+    net = GLSNet(crop_size=(8, 8), channels=(2, 4, 4, 8, 8))
+    trainable = enter_stage(net, "stage3", frozen=["global_net"])
+    assert net.frozen == {"global_net"} and net.output == "fused"
+    expected = [p for name in ("local_net", "fusion") for p in net.part(name).parameters()]
+    assert [id(p) for p in trainable] == [id(p) for p in expected]
+    assert not any(p.requires_grad for p in net.global_net.parameters())
+    enter_stage(net, "stage3")  # without it, stage 3 trains all three parts again
+    assert net.frozen == set()
+
+
+@pytest.mark.parametrize(("stage", "frozen", "message"), [
+    ("stage3", ["encoder"], r"cannot keep \['encoder'\] frozen; the network's parts are"),
+    ("stage2", ["local_net"], r"stage2: keeping \['local_net'\] frozen leaves nothing"),
+])
+def test_keeping_an_unknown_part_or_every_part_frozen_is_refused(stage, frozen, message):
+    with pytest.raises(ValueError, match=message):
+        enter_stage(GLSNet(crop_size=(8, 8), channels=(2, 4, 4, 8, 8)), stage, frozen=frozen)

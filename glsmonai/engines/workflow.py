@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
@@ -52,10 +52,12 @@ def run_stage(
     evaluator: SupervisedEvaluator,
     model_dir: str | os.PathLike,
     resume: bool | str = False,
+    frozen: Sequence[str] = (),
 ) -> float:
     """Train one stage with its trainer; returns the best validation Dice (NaN when skipped).
 
-    With ``resume``, a stage whose final checkpoint exists is skipped.
+    With ``resume``, a stage whose final checkpoint exists is skipped. ``frozen``: parts kept frozen although
+    the stage trains them (:func:`~glsmonai.stages.enter_stage`).
     """
     stage = get_stage(stage)
     final = stage_checkpoint(model_dir, stage, "final")
@@ -63,7 +65,7 @@ def run_stage(
         logger.info("%s already finished (%s): skipped", stage.name, final)
         return float("nan")
     network = unwrap(trainer.network)
-    params = enter_stage(network, stage)
+    params = enter_stage(network, stage, frozen)
     trainer.network = wrap_for_stage(network)  # with torchrun: DDP over the parts this stage trains
     logger.info(
         "%s: %d epoch(s), lr %g, %d trainable parameters", stage.name, trainer.state.max_epochs,
