@@ -3,8 +3,8 @@
 :class:`SharedEncoderNet` is one encoder (SE) and several U-Net decoders that share its skips: with a
 segmentation decoder (GSD, 1 channel) and a keypoint decoder (KPLD, K channels) it is the global
 segmentation + keypoint localisation network; with one decoder it is the local U-Net. With
-``shared_decoder`` the outputs share one decoder and differ only in their 1x1 heads: the keypoint
-decoder's up-convolutions cost about half as much again as the encoder and one decoder together.
+``shared_levels`` the decoders also share their deepest up-convolutions: the keypoint decoder costs
+about half as much again as the encoder and one decoder together, and each level about as much as another.
 """
 
 from __future__ import annotations
@@ -52,6 +52,10 @@ class _Decoder(nn.Module):
     tell mirror-image regions apart (the left from the right iris root): their local features are
     alike, and convolutions with zero padding know little of absolute position, so without
     coordinates both channels peak at both roots and the arg-max picks either.
+
+    ``levels``: the decoder's up-convolutions are its ``levels`` shallowest ones (default all); it then
+    starts from features of ``channels[levels]`` channels at that depth (another decoder's, when it shares
+    the deeper levels) instead of from the deepest skip.
     """
 
     def __init__(
@@ -64,35 +68,33 @@ class _Decoder(nn.Module):
         bias: bool,
         dropout: float,
         coord_head: bool = False,
+        levels: int | None = None,
     ) -> None:
         super().__init__()
         self.coord_head = coord_head
-        ups = []
+        levels = len(channels) - 1 if levels is None else levels
         # channels = (16, 32, 64, 128, 256): up-conv-128 (256 -> 128, skip 128), ..., up-conv-16
-        for level in range(len(channels) - 1, 0, -1):
-            ups.append(
-                UpCat(spatial_dims, channels[level], channels[level - 1], channels[level - 1], act, norm, bias, dropout)
-            )
-        self.ups = nn.ModuleList(ups)
+        self.ups = nn.ModuleList(
+            UpCat(spatial_dims, channels[level], channels[level - 1], channels[level - 1], act, norm, bias, dropout)
+            for level in range(levels, 0, -1)
+        )
         extra = spatial_dims if coord_head else 0
         self.head = Conv["conv", spatial_dims](channels[0] + extra, out_channels, kernel_size=1)
 
-    def features(self, skips: list[torch.Tensor]) -> torch.Tensor:
-        """``(B, channels[0], *S)`` the last up-convolution's output (what the head sees)."""
-        x = skips[-1]
-        for up, skip in zip(self.ups, reversed(skips[:-1])):
+    def features(self, skips: list[torch.Tensor], x: torch.Tensor | None = None, start: int = 0,
+                 stop: int | None = None) -> torch.Tensor:
+        """The up-convolutions ``start:stop`` applied to ``x`` (default: the deepest skip, for ``start`` 0)."""
+        x = skips[-1] if x is None else x
+        for up, skip in list(zip(self.ups, reversed(skips[: len(self.ups)])))[start:stop]:
             x = up(x, skip)
         return x
 
-    def forward(self, skips: list[torch.Tensor]) -> torch.Tensor:
-        return _head(self.head, self.features(skips), self.coord_head)
-
-
-def _head(conv: nn.Module, features: torch.Tensor, coord_head: bool) -> torch.Tensor:
-    """A 1x1 head on decoder features, with the pixel coordinates appended when ``coord_head``."""
-    if coord_head:
-        features = torch.cat([features, _coordinates(features)], dim=1)
-    return conv(features)
+    def forward(self, skips: list[torch.Tensor], x: torch.Tensor | None = None, start: int = 0) -> torch.Tensor:
+        """The head on :meth:`features` from ``start`` on: ``(B, out_channels, *S)`` logits."""
+        features = self.features(skips, x, start)
+        if self.coord_head:
+            features = torch.cat([features, _coordinates(features)], dim=1)
+        return self.head(features)
 
 
 class SharedEncoderNet(nn.Module):
@@ -105,8 +107,9 @@ class SharedEncoderNet(nn.Module):
         channels: encoder widths, one per level (default thesis Table 1).
         act, norm, bias, dropout: as in :class:`monai.networks.nets.BasicUNet`.
         coord_heads: per decoder, whether its head sees pixel coordinates (default: none).
-        shared_decoder: the outputs share the first output's decoder, each with its own 1x1 head
-            (``heads``); ``False``: one decoder per output (the thesis).
+        shared_levels: the other outputs share this many of the first output's up-convolutions, the
+            deepest ones, and have their own shallower ones and head: 0 (default), one decoder per output (the
+            thesis); ``len(channels) - 1``, the first decoder's features with a 1x1 head each.
 
     Input ``(B, in_channels, *S)`` of any size ``S`` (padded internally to a multiple of
     ``2 ** (len(channels) - 1)`` and cropped back); returns a list with one ``(B, out_channels[i], *S)``
@@ -124,7 +127,7 @@ class SharedEncoderNet(nn.Module):
         bias: bool = True,
         dropout: float = 0.0,
         coord_heads: Sequence[bool] | None = None,
-        shared_decoder: bool = False,
+        shared_levels: int = 0,
     ) -> None:
         super().__init__()
         coord_heads = tuple(coord_heads or [False] * len(out_channels))
@@ -135,27 +138,23 @@ class SharedEncoderNet(nn.Module):
         self.downs = nn.ModuleList(
             Down(spatial_dims, channels[i - 1], channels[i], act, norm, bias, dropout) for i in range(1, len(channels))
         )
-        own = 1 if shared_decoder else len(out_channels)
+        depth = len(channels) - 1
+        if not 0 <= shared_levels <= depth:
+            raise ValueError(f"shared_levels must be in [0, {depth}] for {len(channels)} levels, got {shared_levels}")
+        self.shared_levels = int(shared_levels)
         self.decoders = nn.ModuleList(
-            _Decoder(spatial_dims, channels, c, act, norm, bias, dropout, coord)
-            for c, coord in zip(out_channels[:own], coord_heads[:own])
+            _Decoder(spatial_dims, channels, c, act, norm, bias, dropout, coord, None if i == 0 else depth - shared_levels)
+            for i, (c, coord) in enumerate(zip(out_channels, coord_heads))
         )
-        # the other outputs' heads on the first decoder's features (none without shared_decoder)
-        self.heads = nn.ModuleList(
-            Conv["conv", spatial_dims](channels[0] + (spatial_dims if coord else 0), c, kernel_size=1)
-            for c, coord in zip(out_channels[own:], coord_heads[own:])
-        )
-        self.head_coords = coord_heads[own:]
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         x, shape = pad_to_multiple(x, self.multiple)
         skips = [self.stem(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
-        if not len(self.heads):
+        if not self.shared_levels:
             return [crop_to(decoder(skips), shape) for decoder in self.decoders]
-        decoder = self.decoders[0]
-        features = decoder.features(skips)
-        outputs = [_head(decoder.head, features, decoder.coord_head)]
-        outputs += [_head(head, features, coord) for head, coord in zip(self.heads, self.head_coords)]
+        first, *others = self.decoders
+        shared = first.features(skips, stop=self.shared_levels)  # the deep levels, computed once
+        outputs = [first(skips, shared, start=self.shared_levels)] + [other(skips, shared) for other in others]
         return [crop_to(out, shape) for out in outputs]

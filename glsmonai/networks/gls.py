@@ -28,8 +28,10 @@ __all__ = ["FUSION_INITS", "HEATMAP_DECODERS", "GLSNet"]
 
 #: the fusion network's starting points (:meth:`FusionNet.init_select`, :meth:`FusionNet.init_mean`)
 FUSION_INITS = ("select", "mean")
-#: where the keypoint heatmaps come from: their own decoder (the thesis' KPLD) or a head on the segmentation decoder
-HEATMAP_DECODERS = ("separate", "shared")
+#: where the keypoint heatmaps come from: their own decoder (the thesis' KPLD); a 1x1 head on the segmentation
+#: decoder (``shared``); their own last, full-resolution up-convolution on the segmentation decoder's deeper levels
+#: (``shared_deep``). Value: the up-convolutions shared, counted from the deepest (-1: all of them)
+HEATMAP_DECODERS: dict[str, int] = {"separate": 0, "shared": -1, "shared_deep": -2}
 
 
 class GLSNet(FreezableParts, nn.Module):
@@ -59,9 +61,10 @@ class GLSNet(FreezableParts, nn.Module):
         fusion_init: what the fusion network computes before stage 3 trains it: ``"select"`` (the local
             prediction inside the windows; with ``crop_space original`` and two inputs, the local one) or
             ``"mean"`` (the mean of the local and the global prediction there); the global one outside.
-        heatmap_decoder: ``"separate"`` (the thesis: the heatmaps have their own decoder) or ``"shared"``
-            (a 1x1 heatmap head on the segmentation decoder; the global branch then costs about a third
-            less per step, see :class:`~glsmonai.networks.blocks.SharedEncoderNet`).
+        heatmap_decoder: ``"separate"`` (the thesis: the heatmaps have their own decoder), ``"shared"`` (a
+            1x1 heatmap head on the segmentation decoder: a stage-1 step costs about what a U-Net's does) or
+            ``"shared_deep"`` (the heatmaps share the segmentation decoder's deeper levels and have their own
+            last, full-resolution up-convolution); see :class:`~glsmonai.networks.blocks.SharedEncoderNet`.
         output: the last output :meth:`forward` computes: ``"global"`` (global branch only),
             ``"local"`` (also keypoints, windows and the local branch) or ``"fused"`` (everything).
         return_key: when set (e.g. ``"fused"``), :meth:`forward` returns that tensor alone instead of
@@ -95,7 +98,7 @@ class GLSNet(FreezableParts, nn.Module):
         if fusion_init not in FUSION_INITS:
             raise ValueError(f"fusion_init must be one of {FUSION_INITS}, got {fusion_init!r}")
         if heatmap_decoder not in HEATMAP_DECODERS:
-            raise ValueError(f"heatmap_decoder must be one of {HEATMAP_DECODERS}, got {heatmap_decoder!r}")
+            raise ValueError(f"heatmap_decoder must be one of {list(HEATMAP_DECODERS)}, got {heatmap_decoder!r}")
         self.crop_space = crop_space
         self.crop_size = tuple(int(c) for c in crop_size)
         self.local_size = tuple(int(c) for c in (local_size or crop_size))
@@ -121,7 +124,7 @@ class GLSNet(FreezableParts, nn.Module):
             self.windows = WorkingWindows(self.crop_size, fusion_window_channel, keypoint_jitter)
         self.global_net = SharedEncoderNet(
             spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True),
-            shared_decoder=heatmap_decoder == "shared",
+            shared_levels=HEATMAP_DECODERS[heatmap_decoder] % len(channels),
         )
         self.local_net = SharedEncoderNet(spatial_dims, in_channels, (1,), local_channels or channels)
         self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)

@@ -131,20 +131,40 @@ def test_fusion_init_is_recorded_and_checked():
         GLSNet(crop_size=(8, 8), channels=SMALL, fusion_init="average")
 
 
-def test_shared_decoder_puts_the_heatmap_head_on_the_segmentation_decoder():
+def count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("shared", [1, 3, 4])
+def test_shared_levels_are_the_segmentation_decoders_own_deep_up_convolutions(shared):
+    # a decoder sharing the deepest `shared` up-convolutions computes what a separate decoder with those weights does
+    net = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True), shared_levels=shared)
     separate = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True))
-    shared = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True), shared_decoder=True)
-    assert len(shared.decoders) == 1 and len(shared.heads) == 1
-    assert shared.heads[0].in_channels == SMALL[0] + 2  # the heatmap head still sees the pixel coordinates
-    count = lambda module: sum(p.numel() for p in module.parameters())  # noqa: E731
-    # what the shared decoder saves is exactly the keypoint decoder's up-convolutions
-    assert count(separate) - count(shared) == count(separate.decoders[1].ups)
+    seg_decoder, heat_decoder = net.decoders
+    assert len(seg_decoder.ups) == 4 and len(heat_decoder.ups) == 4 - shared
+    # what sharing saves is exactly the shared up-convolutions of the keypoint decoder
+    assert count(separate) - count(net) == count(separate.decoders[1].ups[:shared])
+    state = {k: v for k, v in net.state_dict().items() if not k.startswith("decoders.1.ups.")}
+    for i in range(4):
+        source = f"decoders.0.ups.{i}." if i < shared else f"decoders.1.ups.{i - shared}."
+        state |= {k.replace(source, f"decoders.1.ups.{i}."): v for k, v in net.state_dict().items() if k.startswith(source)}
+    separate.load_state_dict(state)  # strict: every tensor of the separate network is set
+    net.eval(), separate.eval()
     x = torch.rand(2, 1, 37, 53)
-    seg, heat = shared(x)
-    assert seg.shape == (2, 1, 37, 53) and heat.shape == (2, 3, 37, 53)
+    for a, b in zip(net(x), separate(x)):
+        assert a.shape[2:] == (37, 53) and torch.allclose(a, b, atol=1e-6)
+
+
+def test_a_fully_shared_decoder_gives_the_heatmaps_a_1x1_head_with_coordinates():
+    net = SharedEncoderNet(2, 1, (1, 3), channels=SMALL, coord_heads=(False, True), shared_levels=4)
+    assert net.decoders[1].head.in_channels == SMALL[0] + 2
+    x = torch.rand(2, 1, 37, 53)
+    seg, heat = net(x)
     with torch.no_grad():
-        shared.decoders[0].head.weight.zero_()  # the segmentation head alone: the heatmaps do not move
-    assert torch.equal(shared(x)[1], heat) and not torch.equal(shared(x)[0], seg)
+        net.decoders[0].head.weight.zero_()  # the segmentation head alone: the heatmaps do not move
+    assert torch.equal(net(x)[1], heat) and not torch.equal(net(x)[0], seg)
+    with pytest.raises(ValueError, match=r"shared_levels must be in \[0, 4\]"):
+        SharedEncoderNet(2, 1, (1, 3), channels=SMALL, shared_levels=5)
 
 
 def test_separate_decoders_keep_the_checkpoint_keys_of_earlier_model_folders():
@@ -152,9 +172,10 @@ def test_separate_decoders_keep_the_checkpoint_keys_of_earlier_model_folders():
     assert "decoders.1.head.weight" in keys and not any(k.startswith("heads.") for k in keys)
 
 
-def test_heatmap_decoder_is_recorded_rebuilt_and_checked():
-    net = GLSNet(num_keypoints=3, crop_size=(8, 8), channels=SMALL, heatmap_decoder="shared")
-    assert net.build_args()["heatmap_decoder"] == "shared"
+@pytest.mark.parametrize(("name", "shared"), [("separate", 0), ("shared", 4), ("shared_deep", 3)])
+def test_heatmap_decoder_is_recorded_rebuilt_and_checked(name, shared):
+    net = GLSNet(num_keypoints=3, crop_size=(8, 8), channels=SMALL, heatmap_decoder=name)
+    assert net.build_args()["heatmap_decoder"] == name and net.global_net.shared_levels == shared
     rebuilt = GLSNet(**net.build_args())
     rebuilt.load_state_dict(net.state_dict())  # strict: the same parts
     net.eval(), rebuilt.eval()
