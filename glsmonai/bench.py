@@ -7,7 +7,7 @@ One process measures:
   ``crop_space`` working and original (the latter with ``local_size`` = ``crop_size`` and with the
   bundle's default, twice ``crop_size``), and of a ``BasicUNet``;
 * **training** throughput (forward + loss + backward + Adam step) of each GLS stage (working crop space),
-  of stage 1 with the shared heatmap decoder and stage 3 with the global branch frozen (the two training-time
+  of stage 1 with the shared heatmap decoders and stage 3 with the global branch frozen (the training-time
   savings, :data:`TRAINING_VARIANTS`), and of the ``BasicUNet`` with ``DiceCELoss``;
 * **predict end to end**: ``glsmonai predict`` in a subprocess on N scans of a real scan size (wall
   time, peak resident memory of the process and of its children), against the time the network alone
@@ -282,6 +282,7 @@ def build_gls(settings: BenchSettings, crop_space: str = "working", local_size: 
 #: training rows beyond the three stages as the thesis trains them: ``(row name, stage, heatmap_decoder, kept frozen)``
 TRAINING_VARIANTS: tuple[tuple[str, str, str, tuple[str, ...]], ...] = (
     ("GLS stage1, shared heatmap decoder", "stage1", "shared", ()),
+    ("GLS stage1, shared_deep heatmap decoder", "stage1", "shared_deep", ()),
     ("GLS stage3, global branch frozen", "stage3", "separate", ("global_net",)),
 )
 

@@ -4,8 +4,8 @@ The bench times, on one device and in each requested precision:
 
 * inference images/s of GLS (full forward and global branch alone; crop space working, and original with
   the local input at the crop size and at twice it) and of a MONAI BasicUNet of the same widths;
-* training images/s (forward + loss + backward + Adam step) of each GLS stage, of two cheaper variants (stage 1
-  with the shared heatmap decoder, stage 3 with the global branch frozen) and of the BasicUNet;
+* training images/s (forward + loss + backward + Adam step) of each GLS stage, of cheaper variants (stage 1
+  with the shared heatmap decoders, stage 3 with the global branch frozen) and of the BasicUNet;
 * ``glsmonai predict`` end to end on N scans in a subprocess (wall time, peak memory of the process and of
   its workers) against the time of the network alone on the same scans.
 
@@ -51,12 +51,14 @@ def test_tiny_bench_writes_every_section(tmp_path):
     ]
     assert [r["local_size"] for r in inference if r["crop_space"] == "original"] == [[8, 8]] * 2 + [[16, 16]] * 2
 
-    # training: the three GLS stages, stage 1 with the shared heatmap decoder, stage 3 with the global branch
+    # training: the three GLS stages, stage 1 with the two shared heatmap decoders, stage 3 with the global branch
     # frozen, then the BasicUNet
     training = {r["name"]: r for r in result["training"]}
     assert list(training) == ["GLS stage1", "GLS stage2", "GLS stage3", "GLS stage1, shared heatmap decoder",
-                              "GLS stage3, global branch frozen", "BasicUNet"]
-    assert training["GLS stage1, shared heatmap decoder"]["trainable_params"] < training["GLS stage1"]["trainable_params"]
+                              "GLS stage1, shared_deep heatmap decoder", "GLS stage3, global branch frozen", "BasicUNet"]
+    assert (training["GLS stage1, shared heatmap decoder"]["trainable_params"]
+            < training["GLS stage1, shared_deep heatmap decoder"]["trainable_params"]
+            < training["GLS stage1"]["trainable_params"])
     assert (training["GLS stage3, global branch frozen"]["trainable_params"]
             == training["GLS stage3"]["trainable_params"] - training["GLS stage1"]["trainable_params"])
     for row in inference + result["training"]:
