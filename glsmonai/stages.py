@@ -88,7 +88,7 @@ def enter_stage(network: nn.Module, stage: str | int | Stage, frozen: Sequence[s
         network: a :class:`~glsmonai.networks.GLSNet` or a one-part baseline (stage 1 only).
         stage: the stage.
         frozen: parts that stay frozen although the stage's row trains them (``train.json``'s
-            ``stage3_frozen: ["global_net"]``: stage 3 trains the local branch and the fusion only).
+            ``keep_frozen: {"stage3": ["global_net"]}``: stage 3 trains the local branch and the fusion only).
 
     Returns:
         the parameters that train in this stage, for the optimizer.

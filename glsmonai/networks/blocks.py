@@ -152,9 +152,7 @@ class SharedEncoderNet(nn.Module):
         skips = [self.stem(x)]
         for down in self.downs:
             skips.append(down(skips[-1]))
-        if not self.shared_levels:
-            return [crop_to(decoder(skips), shape) for decoder in self.decoders]
         first, *others = self.decoders
-        shared = first.features(skips, stop=self.shared_levels)  # the deep levels, computed once
+        shared = first.features(skips, stop=self.shared_levels)  # the shared deep levels, once (none: the deepest skip)
         outputs = [first(skips, shared, start=self.shared_levels)] + [other(skips, shared) for other in others]
         return [crop_to(out, shape) for out in outputs]

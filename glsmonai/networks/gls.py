@@ -30,8 +30,8 @@ __all__ = ["FUSION_INITS", "HEATMAP_DECODERS", "GLSNet"]
 FUSION_INITS = ("select", "mean")
 #: where the keypoint heatmaps come from: their own decoder (the thesis' KPLD); a 1x1 head on the segmentation
 #: decoder (``shared``); their own last, full-resolution up-convolution on the segmentation decoder's deeper levels
-#: (``shared_deep``). Value: the up-convolutions shared, counted from the deepest (-1: all of them)
-HEATMAP_DECODERS: dict[str, int] = {"separate": 0, "shared": -1, "shared_deep": -2}
+#: (``shared_deep``). Value: the heatmap decoder's own up-convolutions, the shallowest ones (``None``: all of them)
+HEATMAP_DECODERS: dict[str, int | None] = {"separate": None, "shared": 0, "shared_deep": 1}
 
 
 class GLSNet(FreezableParts, nn.Module):
@@ -124,7 +124,7 @@ class GLSNet(FreezableParts, nn.Module):
             self.windows = WorkingWindows(self.crop_size, fusion_window_channel, keypoint_jitter)
         self.global_net = SharedEncoderNet(
             spatial_dims, in_channels, (1, self.num_keypoints), channels, coord_heads=(False, True),
-            shared_levels=HEATMAP_DECODERS[heatmap_decoder] % len(channels),
+            shared_levels=0 if (own := HEATMAP_DECODERS[heatmap_decoder]) is None else len(channels) - 1 - own,
         )
         self.local_net = SharedEncoderNet(spatial_dims, in_channels, (1,), local_channels or channels)
         self.fusion = FusionNet(spatial_dims, 3 if fusion_window_channel else 2, fusion_features)
