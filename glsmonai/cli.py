@@ -447,14 +447,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--datalist", required=True, help="datalist JSON of the labelled cases")
     p.add_argument("--dataset_dir", "--dataset-dir", dest="dataset_dir", required=True,
                    help="folder the datalist's paths are relative to")
-    p.add_argument("--models", nargs="+", default=["unet", "unetpp", "cenet", "gs", "gls"],
+    p.add_argument("--models", nargs="*", default=["unet", "unetpp", "cenet", "gs", "gls"],
                    choices=["unet", "unetpp", "cenet", "gs", "gls", "gls_working", "gls_original"],
-                   help="gls: the bundle's default crop_space; gls_working / gls_original: that crop_space")
+                   help="gls: the bundle's default crop_space; gls_working / gls_original: that crop_space; "
+                   "--models with no name: the --arm models alone")
     p.add_argument("--epochs", type=int, help="epochs of every stage of every model")
     p.add_argument("--set", nargs="*", metavar="KEY=VALUE", help="bundle overrides for every model, e.g. image_size=[128,128]")
     p.add_argument("--preset", nargs="+", default=[], metavar="NAME",
-                   help="bundle overlays bundles/gls/configs/NAME.json for every model, before its own "
-                   "(e.g. cpu: the CPU preset)")
+                   help="bundle overlays bundles/gls/configs/NAME.json for every model, before its own, and a "
+                   "model's companion <overlay>_NAME.json after it where there is one (e.g. cpu: the CPU preset, "
+                   "and baselines/unet_cpu.json, the U-Net given GLS's minutes; cpu_0.4: release 0.4's preset)")
     p.add_argument("--panels", type=int, default=4, help="test cases drawn as panel figures (fold 0's first)")
     p.add_argument("--folds", type=int, default=5, metavar="K",
                    help="K >= 2: group K-fold cross-validation over all labelled cases, each case tested once, all cases "
@@ -468,7 +470,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="--arm NAME MODEL [KEY=VALUE ...]: a training-time lever, compared as one more model: NAME "
                    "is MODEL (one of --models' choices) trained with these bundle overrides on top of --set, on "
                    "the same folds and seeds, e.g. --arm unet_60 unet stage1_epochs=60 (the U-Net given the "
-                   "minutes GLS takes); repeat for more arms")
+                   "minutes GLS takes); stageN_of=NAME takes stage N from the compared model NAME (given before "
+                   "it) of the same fold and seed instead of training it, e.g. --arm gls_mean gls fusion_init=mean "
+                   "stage1_of=gls (stages 2 and 3 compared on one stage 1); repeat for more arms")
     p.add_argument("--reference", default="unet",
                    help="one of --models or an --arm NAME: paired.csv/.md give every other model's per-case "
                    "difference to it (model - reference) for dice, key_dice and hd95, with a 95%% bootstrap "

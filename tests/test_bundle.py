@@ -150,6 +150,47 @@ def test_one_stage_is_changed_from_the_command_line(tiny_iris, tmp_path):
     assert "Current learning rate" in log  # stage 3's LrScheduleHandler now logs its rate
 
 
+def _networks(run: Path, stage: str = "stage1") -> dict:
+    import torch
+
+    return torch.load(run / "models" / f"{stage}_best.pt", map_location="cpu", weights_only=True)  # a bare state dict
+
+
+def test_stage1_taken_from_a_run_of_the_same_seed_is_the_one_training_would_write(trained, tiny_iris, tmp_path):
+    # stage_from: stages 2 and 3 train on another run's stage 1 instead of training their own
+    taken = f"{{'stage1': '{trained / 'models'}'}}"
+    proc = bundle("training", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), *TINY,
+                  "--stage_from", taken)
+    check(proc)
+    log = proc.stdout + proc.stderr
+    assert "stage1 taken from" in log and "stage1: 1 epoch(s)" not in log
+    assert "stage2: 1 epoch(s)" in log and "stage3: 1 epoch(s)" in log
+    mine, theirs = _networks(tmp_path), _networks(trained)
+    assert mine.keys() == theirs.keys() and all(mine[k].equal(theirs[k]) for k in mine)
+    info = json.loads((tmp_path / "models" / "gls_model.json").read_text())
+    assert info["stage_from"] == {"stage1": str(trained / "models")}
+
+
+def test_a_taken_stage1_keeps_this_runs_own_fusion(trained, tiny_iris, tmp_path):
+    # the parts stage 1 does not train are this run's: here a fusion that starts from the branches' mean
+    proc = bundle("stage2", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path), *TINY,
+                  "--fusion_init", "mean", "--stage_from", f"{{'stage1': '{trained / 'models'}'}}")
+    check(proc)
+    mine, theirs = _networks(tmp_path), _networks(trained)
+    assert all(mine[k].equal(theirs[k]) for k in mine if k.startswith("global_net."))
+    assert not all(mine[k].equal(theirs[k]) for k in mine if k.startswith("fusion."))
+    assert (tmp_path / "models" / "stage2_best.pt").is_file()
+
+
+def test_a_stage_from_a_folder_that_prepares_scans_otherwise_is_refused_in_one_line(trained, tiny_iris, tmp_path):
+    proc = bundle("stage2", ["train.json"], "--dataset_dir", str(tiny_iris), "--output_dir", str(tmp_path),
+                  *TINY, "--image_size", "[48,48]", "--stage_from", f"{{'stage1': '{trained / 'models'}'}}")
+    assert proc.returncode != 0
+    message = proc.stderr.strip().splitlines()[-1]
+    assert "gls_model.json: stage1 cannot be taken from it: image_size [64, 64] there, [48, 48] here" in message
+    assert "Traceback" not in proc.stderr
+
+
 STAGE_HEAD = ("name", "epochs", "lr", "overlay_batch")  # what a stage block says about its stage
 
 

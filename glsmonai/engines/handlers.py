@@ -104,6 +104,11 @@ class StageStart:
         resume: continue from the last epoch checkpoint when there is one.
         start_from: a checkpoint to start from instead of the previous stage's best (fine-tuning a trained model:
             ``bundles/gls/configs/finetune.json`` starts stage 3 from another model folder's best checkpoint).
+        taken: ``{stage name: model folder}``, stages the run takes from other model folders (``train.json``'s
+            ``stage_from``): an earlier one the run does not hold yet is taken on attach, before the previous
+            stage's best checkpoint is looked for (:func:`~glsmonai.engines.adopt.take_earlier_stages`).
+        settings: the run's recorded settings (``train.json``'s ``model_info``), which a taken stage's folder must
+            prepare scans as (on attach the model folder may not hold them yet).
 
     Raises:
         FileNotFoundError: (on attach) the checkpoint of the previous stage does not exist.
@@ -120,8 +125,11 @@ class StageStart:
         lr_scheduler: object | None = None,
         resume: bool | str = False,
         start_from: str | os.PathLike | None = None,
+        taken: Mapping[str, str | os.PathLike] | None = None,
+        settings: Mapping | None = None,
     ) -> None:
         self.model_dir, self.stage = Path(model_dir), get_stage(stage)
+        self.taken, self.settings = dict(taken or {}), settings
         self.start_from = Path(start_from) if start_from else None
         self.network, self.optimizer, self.lr_scheduler = network, optimizer, lr_scheduler
         self.resume = as_bool(resume)
@@ -185,6 +193,9 @@ class StageStart:
         return previous, False
 
     def attach(self, engine: Engine) -> None:
+        from glsmonai.engines.adopt import take_earlier_stages  # here: adopt -> distributed -> this module
+
+        take_earlier_stages(self.stage, self.network, self.model_dir, self.taken, self.settings)
         self.path, whole = self.checkpoint()
         if not self.resume:
             engine.add_event_handler(Events.STARTED, self.clear_earlier_run)

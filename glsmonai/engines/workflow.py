@@ -2,7 +2,8 @@
 
 ``train.json`` builds one ``SupervisedTrainer`` and one ``SupervisedEvaluator`` per stage; these
 functions do what a config cannot say: record the model folder and seed the run once the network
-exists (:func:`setup_run`), and run one stage, skipping a finished one on resume (:func:`run_stage`).
+exists (:func:`setup_run`), and run one stage, skipping a finished one on resume, or take it from another
+model folder instead of training it (:func:`run_stage`; :mod:`glsmonai.engines.adopt`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.utils import set_determinism
 
+from glsmonai.engines.adopt import adopt_stage
 from glsmonai.engines.distributed import barrier, check_in_sync, is_main_process, unwrap, wrap_for_stage
 from glsmonai.model_folder import stage_checkpoint, write_model_info
 from glsmonai.stages import enter_stage, get_stage
@@ -53,13 +55,18 @@ def run_stage(
     model_dir: str | os.PathLike,
     resume: bool | str = False,
     frozen: Sequence[str] = (),
+    take_from: str | os.PathLike | None = None,
 ) -> float:
-    """Train one stage with its trainer; returns the best validation Dice (NaN when skipped).
+    """Train one stage with its trainer; returns the best validation Dice (NaN when skipped or taken).
 
     With ``resume``, a stage whose final checkpoint exists is skipped. ``frozen``: parts kept frozen although
-    the stage trains them (:func:`~glsmonai.stages.enter_stage`).
+    the stage trains them (:func:`~glsmonai.stages.enter_stage`). ``take_from``: a model folder whose stage this
+    run takes instead of training it (:func:`adopt_stage`; ``train.json``'s ``stage_from``).
     """
     stage = get_stage(stage)
+    if take_from:
+        adopt_stage(stage, unwrap(trainer.network), model_dir, take_from)
+        return float("nan")
     final = stage_checkpoint(model_dir, stage, "final")
     if as_bool(resume) and final.is_file():
         logger.info("%s already finished (%s): skipped", stage.name, final)
@@ -78,4 +85,3 @@ def run_stage(
     best = float(evaluator.state.best_metric)
     logger.info("%s finished: best validation Dice %.4f (epoch %d)", stage.name, best, evaluator.state.best_metric_epoch)
     return best
-

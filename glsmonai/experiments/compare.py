@@ -179,7 +179,8 @@ def compare(
             model, named by the arm, trained as its model with its overrides on the same rounds and seeds; with
             ``reference`` its model (or the model it is to be measured against), ``paired.md`` gives the lever's
             difference. An arm's training minutes are in ``table.md`` beside the others', for equal-time
-            comparisons.
+            comparisons; an arm that takes a stage from another compared model (``stage1_of=NAME``) counts the
+            minutes of the stages it trains.
 
     Returns:
         the table, one row per model.
@@ -199,6 +200,13 @@ def compare(
         raise ValueError(f"arm names {arm_names} must differ from each other and from the models {list(models)}")
     by_arm = {a.name: a for a in arms}
     models = [*models, *arm_names]
+    if not models:
+        raise ValueError("no model to compare: name --models, or give --arm")
+    for arm in arms:  # a stage taken from another compared model: that model trains first
+        for stage, name in arm.stages_of:
+            if name not in models[: models.index(arm.name)]:
+                raise ValueError(f"--arm {arm.name}: {stage}_of={name}: {name} must be one of --models or an arm "
+                                 f"given before it ({models[: models.index(arm.name)]})")
     unknown = [v for v in variants if v not in VARIANT_NAMES]
     if unknown:
         raise ValueError(f"unknown variant(s) {unknown}; choose from {list(VARIANT_NAMES)}")
@@ -244,7 +252,8 @@ def compare(
                  "models": names, "reference": reference, "folds": folds, "scheme": scheme, "seed": seed,
                  "val_fraction": val_fraction, "variants": list(variants), "presets": list(presets),
                  "overrides": list(overrides), "training_seeds": [s.value for s in training],
-                 "arms": {a.name: {"model": a.model, "overrides": list(a.overrides)} for a in arms},
+                 "arms": {a.name: {"model": a.model, "overrides": list(a.overrides), "stages_of": dict(a.stages_of)}
+                          for a in arms},
                  "summary_json": os.path.abspath(out / "summary.json")}
     errors = {m: kp_errors.loc[kp_errors["model"] == m, "error"].tolist() for m in names}
     windows = {m: kp_errors.loc[kp_errors["model"] == m, ["window_h", "window_w"]].to_numpy().tolist() for m in names}

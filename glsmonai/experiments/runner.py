@@ -31,7 +31,9 @@ def train_and_predict(
     with it, plainly and with each variant.
 
     ``models`` may name ``arms``: such a model is its arm's model trained with the arm's overrides after the
-    seed's (:meth:`~glsmonai.experiments.training.Arm.training_overrides`).
+    seed's (:meth:`~glsmonai.experiments.training.Arm.training_overrides`); an arm that takes stages from another
+    compared model (``stage1_of=NAME``) starts from that model's run of the same round and seed, so ``NAME`` comes
+    earlier in ``models``.
 
     Returns:
         one row per round, compared name (``<model>`` or ``<model>+<variant>``) and seed: ``model, fold, seed,
@@ -53,8 +55,12 @@ def train_and_predict(
                 run = round_.run(out, model, seed.folder)
                 clock.start(model, round_.k, run / "train.log", seed.value if several else None)
                 arm = (arms or {}).get(model)
-                train_s, ran = train_model(arm.model if arm else model, configs, round_.datalist, run,
-                                           arm.training_overrides(seed.overrides) if arm else seed.overrides, presets)
+                overrides = seed.overrides
+                if arm:
+                    sources = {name: round_.run(out, name, seed.folder) for _, name in arm.stages_of}
+                    overrides = (*arm.training_overrides(seed.overrides), *arm.stage_from(sources))
+                train_s, ran = train_model(arm.model if arm else model, configs, round_.datalist, run, overrides,
+                                           presets)
                 clock.finished(model, train_s, ran)
                 infer_s = predict_round(round_, run)
                 logger.info("%s, fold %d%s: training %.1f min, prediction of %d case(s) %.1f s", model, round_.k,

@@ -7,16 +7,19 @@ training is its own run, the seed given to the bundle as its ``seed`` override (
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import re
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from glsmonai.experiments.rounds import DatalistFile
+from glsmonai.stages import get_stage
 from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -38,13 +41,17 @@ TIMING_FILE = "train_time.json"
 
 
 def bundle_files(configs: Path, model: str, presets: Sequence[str] = ()) -> list[Path]:
-    """The config files of ``model``: ``train.json``, each preset overlay, then the model's overlay.
+    """The config files of ``model``: ``train.json``, each preset overlay, the model's overlay, then the model's
+    companion of each preset where there is one (``baselines/unet_cpu.json``: the budget the CPU preset gives the
+    U-Net, the minutes GLS takes with it).
 
     Raises:
         FileNotFoundError: one of them is missing.
     """
     files = [configs / "train.json", *(configs / f"{p}.json" for p in presets)]
-    files += [configs / MODELS[model]] if MODELS[model] else []
+    if MODELS[model]:
+        overlay = configs / MODELS[model]
+        files += [overlay, *(c for p in presets if (c := overlay.with_name(f"{overlay.stem}_{p}.json")).is_file())]
     missing = [c for c in files if not c.is_file()]
     if missing:
         raise FileNotFoundError(f"bundle config not found: {missing[0]}")
@@ -61,11 +68,16 @@ class Arm:
             mark variants and fold models, no path separator).
         model: the model of :data:`MODELS` it trains.
         overrides: ``--key value`` pairs given after the comparison's own overrides, so they win over them.
+        stages_of: ``(stage, compared name)`` pairs (``stage1_of=gls_75``): stages this arm takes from another
+            compared model's run of the same round and seed instead of training them (``train.json``'s
+            ``stage_from``), so that settings of the later stages are compared on one earlier stage. Its training
+            minutes are then those of the stages it trains.
     """
 
     name: str
     model: str
     overrides: tuple[str, ...] = ()
+    stages_of: tuple[tuple[str, str], ...] = ()
 
     @classmethod
     def parse(cls, words: Sequence[str]) -> Arm:
@@ -84,6 +96,7 @@ class Arm:
         if model not in MODELS:
             raise ValueError(f"--arm {name}: unknown model {model!r}; choose from {list(MODELS)}")
         overrides: list[str] = []
+        stages_of: dict[str, str] = {}
         for pair in pairs:
             key, sep, value = pair.partition("=")
             if not sep or not key:
@@ -91,8 +104,22 @@ class Arm:
             if key == "seed":
                 raise ValueError(f"--arm {name}: the training seeds are the comparison's (--seeds, --set seed=N), "
                                  "not an arm's")
+            if key == "stage_from":
+                raise ValueError(f"--arm {name}: an arm takes a stage from another compared model with "
+                                 "stageN_of=NAME (e.g. stage1_of=gls_75), not from a folder")
+            if re.fullmatch(r"stage\d+_of", key):
+                stages_of[get_stage(key.removesuffix("_of")).name] = value
+                continue
             overrides += [f"--{key}", value]
-        return cls(name, model, tuple(overrides))
+        return cls(name, model, tuple(overrides), tuple(sorted(stages_of.items())))
+
+    def stage_from(self, runs: Mapping[str, Path]) -> tuple[str, ...]:
+        """The ``--stage_from`` override of a run (none without :attr:`stages_of`): ``runs[name]`` is where the
+        compared model ``name`` trained on the same round and seed."""
+        if not self.stages_of:
+            return ()
+        taken = {stage: str(runs[name] / "models") for stage, name in self.stages_of}
+        return ("--stage_from", repr(taken))
 
     def training_overrides(self, overrides: Sequence[str]) -> tuple[str, ...]:
         """``overrides`` (a seed's, :attr:`TrainingSeed.overrides`) without the keys this arm sets, then the arm's."""
@@ -191,9 +218,9 @@ def train_model(
     the model's overlay), then ``overrides``.
 
     A model whose training finished earlier (``out/train_time.json`` written after a successful run,
-    with the same overrides and the same datalist content) is not trained again: an interrupted
-    comparison goes on where it stopped. (Records written before the datalist's digest was kept are
-    matched on the overrides alone.)
+    with the same overrides, the same datalist content and the same config files' content) is not trained
+    again: an interrupted comparison goes on where it stopped, and a changed preset trains anew. (Records
+    written before a digest was kept are matched without it.)
 
     Raises:
         FileNotFoundError: a config file is missing.
@@ -201,19 +228,21 @@ def train_model(
     """
     timing = out / TIMING_FILE
     digest = datalist.sha256
+    files = [str(f) for f in bundle_files(configs, model, presets)]
+    config_digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in files)).hexdigest()
     recorded = [*(f"preset={p}" for p in presets), *overrides]  # what the record is matched on
     if timing.is_file():
         done = json.loads(timing.read_text())
-        if done.get("overrides") == recorded and done.get("datalist_sha256", digest) == digest:
+        if (done.get("overrides") == recorded and done.get("datalist_sha256", digest) == digest
+                and done.get("config_sha256", config_digest) == config_digest):
             logger.info("%s: trained earlier (%s), not retrained", model, timing)
             return float(done["seconds"]), False
-        logger.info("%s: earlier training used other overrides %s or another datalist: retraining", model,
-                    done.get("overrides"))
+        logger.info("%s: earlier training used other overrides %s, another datalist or other config files: retraining",
+                    model, done.get("overrides"))
         timing.unlink()
-    files = [str(f) for f in bundle_files(configs, model, presets)]
     arguments = ["--dataset_dir", str(datalist.dataset_dir), "--datalist", str(datalist.path), "--output_dir", str(out),
                  "--progress", "false", *overrides]
     seconds = run_bundle(files, arguments, out, f"training {model}")
-    record = {"seconds": seconds, "overrides": recorded, "datalist_sha256": digest}
+    record = {"seconds": seconds, "overrides": recorded, "datalist_sha256": digest, "config_sha256": config_digest}
     atomic_write(timing, lambda tmp: tmp.write_text(json.dumps(record)))
     return seconds, True

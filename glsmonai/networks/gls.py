@@ -72,6 +72,14 @@ class GLSNet(FreezableParts, nn.Module):
     """
 
     parts = ("global_net", "local_net", "fusion")
+    #: the build arguments each part's weights depend on, as built or as trained: what must agree when a part
+    #: is taken from another model folder (:func:`~glsmonai.engines.workflow.adopt_stage`)
+    part_args = {
+        "global_net": ("spatial_dims", "in_channels", "num_keypoints", "channels", "heatmap_decoder"),
+        "local_net": ("spatial_dims", "in_channels", "crop_size", "channels", "local_channels", "crop_space",
+                      "local_size", "keypoint_band", "keypoint_jitter"),
+        "fusion": ("spatial_dims", "fusion_features", "fusion_window_channel", "crop_space", "fusion_init"),
+    }
 
     def __init__(
         self,

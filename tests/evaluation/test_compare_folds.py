@@ -172,3 +172,34 @@ def test_a_preset_is_an_overlay_that_must_exist(tiny_iris, tmp_path):
     with pytest.raises(FileNotFoundError, match="nosuch.json"):
         train_model("gls", configs_dir(), datalist, tmp_path, [], presets=["nosuch"])
     assert (configs_dir() / "cpu.json").is_file()
+
+
+def test_the_cpu_preset_gives_the_unet_baseline_its_companion_and_gls_none():
+    from glsmonai.experiments.training import bundle_files
+    from glsmonai.resources import configs_dir
+
+    names = lambda model: [f.relative_to(configs_dir()).as_posix() for f in bundle_files(configs_dir(), model, ["cpu"])]  # noqa: E731
+    assert names("unet") == ["train.json", "cpu.json", "baselines/unet.json", "baselines/unet_cpu.json"]
+    assert names("gls") == ["train.json", "cpu.json"]
+    assert names("gs") == ["train.json", "cpu.json", "baselines/gs.json"]  # its equal-time budget is not measured
+
+
+def test_a_run_trained_with_other_config_files_is_trained_again(tiny_iris, tmp_path, monkeypatch):
+    # the record of a finished training holds the config files' digest: a changed preset does not reuse old runs
+    import shutil
+
+    from glsmonai.experiments import training
+    from glsmonai.experiments.rounds import DatalistFile
+    from glsmonai.resources import configs_dir
+
+    configs = tmp_path / "configs"
+    shutil.copytree(configs_dir(), configs)
+    runs: list[list[str]] = []
+    monkeypatch.setattr(training, "run_bundle", lambda files, arguments, out, what: runs.append(files) or 60.0)
+    datalist = DatalistFile.read(tiny_iris / "datalist.json", tiny_iris)
+    assert training.train_model("unet", configs, datalist, tmp_path / "unet", [], ["cpu"]) == (60.0, True)
+    assert training.train_model("unet", configs, datalist, tmp_path / "unet", [], ["cpu"]) == (60.0, False)
+    preset = configs / "cpu.json"
+    preset.write_text(preset.read_text().rstrip().removesuffix("}") + ',\n    "val_interval": 2\n}\n')  # one key more
+    assert training.train_model("unet", configs, datalist, tmp_path / "unet", [], ["cpu"]) == (60.0, True)
+    assert len(runs) == 2 and runs[0][-1].endswith("unet_cpu.json")
