@@ -13,7 +13,7 @@ DEMO_N := 60
 DEMO_TEST_N := 20
 DEMO_TEST_SEED := 1000
 DEMO_SIZE := 128 144
-# the CPU preset (bundles/gls/configs/cpu.json: 128 x 128, crops 32 x 32, 30 / 10 / 8 epochs)
+# the CPU preset (bundles/gls/configs/cpu.json: 128 x 128, crops 32 x 32, 75 / 10 / 8 epochs)
 DEMO_CONFIG := "['bundles/gls/configs/train.json','bundles/gls/configs/cpu.json']"
 
 .PHONY: install test demo docs clean
