@@ -31,6 +31,34 @@ class FusionNet(nn.Module):
         return self.body(x)
 
     @torch.no_grad()
+    def _start_from(
+        self,
+        taps: tuple[tuple[int, int, float], ...],
+        head_weights: tuple[float, ...],
+        biases: tuple[tuple[int, float], ...] = (),
+        gain: float = 12.0,
+        noise: float = 0.05,
+    ) -> None:
+        """Start as a fixed blend of the inputs: the random weights shrunk to ``noise``, then hidden channel
+        ``h`` of the first layer adds ``sign`` times input ``i`` at its centre tap (``taps``: ``(h, i, sign)``;
+        ``biases``: ``(h, bias)``), the second layer passes hidden channels ``0 .. len(head_weights) - 1`` on,
+        and the head weighs them by ``head_weights`` times ``gain``, around a logit of 0 at a blend of 0.5.
+        The other hidden channels keep a small random initialisation so training can add to the blend."""
+        first, second, head = self.body[0], self.body[2], self.body[4]
+        centre = tuple(k // 2 for k in first.kernel_size)
+        for conv in (first, second):
+            conv.weight.mul_(noise)
+            conv.bias.zero_()
+        head.weight.mul_(noise)
+        for hidden, source, sign in taps:
+            first.weight[(hidden, source, *centre)] += sign
+        for hidden, bias in biases:
+            first.bias[hidden] = bias
+        for c, weight in enumerate(head_weights):
+            second.weight[(c, c, *centre)] += 1.0
+            head.weight[0, c] += gain * weight
+        head.bias.fill_(-0.5 * gain)
+
     def init_select(self, gain: float = 12.0, noise: float = 0.05) -> None:
         """Start as "the local prediction inside the windows, the global one outside".
 
@@ -38,46 +66,22 @@ class FusionNet(nn.Module):
         0 outside the windows and ``g <= 1``, ``l + relu(g - w)`` is exactly that selection, so two
         hidden channels compute ``g - w`` and ``l`` (centre taps), and the head maps their sum to
         logits around 0.5. A randomly initialised fusion network starts far from both branches and
-        drags the unfrozen global branch with it at the start of stage 3. The other hidden channels
-        keep a small random initialisation so training can add to the selection.
+        drags the unfrozen global branch with it at the start of stage 3.
         """
-        first, second, head = self.body[0], self.body[2], self.body[4]
+        first = self.body[0]
         if first.in_channels != 3 or first.out_channels < 2:
             raise ValueError("init_select needs the three-channel fusion input and at least 2 features")
-        centre = tuple(k // 2 for k in first.kernel_size)
-        for conv in (first, second):
-            conv.weight.mul_(noise)
-            conv.bias.zero_()
-        first.weight[(0, 0, *centre)] += 1.0  # g
-        first.weight[(0, 2, *centre)] -= 1.0  # - w
-        first.weight[(1, 1, *centre)] += 1.0  # l
-        second.weight[(0, 0, *centre)] += 1.0
-        second.weight[(1, 1, *centre)] += 1.0
-        head.weight.mul_(noise)
-        head.weight[0, 0] += gain
-        head.weight[0, 1] += gain
-        head.bias.fill_(-0.5 * gain)
+        self._start_from(((0, 0, 1.0), (0, 2, -1.0), (1, 1, 1.0)), (1.0, 1.0), gain=gain, noise=noise)
 
-    @torch.no_grad()
     def init_local(self, gain: float = 12.0, noise: float = 0.05) -> None:
         """Start as "the local prediction" for the two inputs (global, local) inside a window.
 
         One hidden channel passes the local probability ``l`` (centre taps) and the head maps it to
         logits around 0.5, so stage 3 starts from stage 2's result and learns where the global
-        prediction should correct it; the other channels keep a small random initialisation.
+        prediction should correct it.
         """
-        first, second, head = self.body[0], self.body[2], self.body[4]
-        centre = tuple(k // 2 for k in first.kernel_size)
-        for conv in (first, second):
-            conv.weight.mul_(noise)
-            conv.bias.zero_()
-        first.weight[(0, 1, *centre)] += 1.0
-        second.weight[(0, 0, *centre)] += 1.0
-        head.weight.mul_(noise)
-        head.weight[0, 0] += gain
-        head.bias.fill_(-0.5 * gain)
+        self._start_from(((0, 1, 1.0),), (1.0,), gain=gain, noise=noise)
 
-    @torch.no_grad()
     def init_mean(self, gain: float = 12.0, noise: float = 0.05) -> None:
         """Start as "the mean of the local and the global prediction inside the windows, the global one outside".
 
@@ -88,28 +92,12 @@ class FusionNet(nn.Module):
         average in the key regions, which is no worse than the worse of them where they err independently,
         instead of from the local branch alone.
         """
-        first, second, head = self.body[0], self.body[2], self.body[4]
+        first = self.body[0]
         windowed = first.in_channels == 3
         if first.in_channels not in (2, 3) or first.out_channels < 2 + windowed:
             raise ValueError("init_mean needs the two- or three-channel fusion input and enough features")
-        centre = tuple(k // 2 for k in first.kernel_size)
-        for conv in (first, second):
-            conv.weight.mul_(noise)
-            conv.bias.zero_()
-        head.weight.mul_(noise)
-        if windowed:
-            first.weight[(0, 0, *centre)] += 1.0  # g - w
-            first.weight[(0, 2, *centre)] -= 1.0
-            first.weight[(1, 1, *centre)] += 1.0  # l
-            first.weight[(2, 0, *centre)] += 1.0  # g + w - 1
-            first.weight[(2, 2, *centre)] += 1.0
-            first.bias[2] = -1.0
-            weights = (1.0, 0.5, 0.5)
-        else:
-            first.weight[(0, 0, *centre)] += 1.0  # g
-            first.weight[(1, 1, *centre)] += 1.0  # l
-            weights = (0.5, 0.5)
-        for c, weight in enumerate(weights):
-            second.weight[(c, c, *centre)] += 1.0
-            head.weight[0, c] += gain * weight
-        head.bias.fill_(-0.5 * gain)
+        if windowed:  # g - w, l, g + w - 1
+            taps = ((0, 0, 1.0), (0, 2, -1.0), (1, 1, 1.0), (2, 0, 1.0), (2, 2, 1.0))
+            self._start_from(taps, (1.0, 0.5, 0.5), biases=((2, -1.0),), gain=gain, noise=noise)
+        else:  # g, l
+            self._start_from(((0, 0, 1.0), (1, 1, 1.0)), (0.5, 0.5), gain=gain, noise=noise)
