@@ -20,7 +20,7 @@ import torch
 from glsmonai.engines.distributed import barrier, is_main_process
 from glsmonai.model_folder import MODEL_INFO_FILE, ModelFolder, read_model_info, stage_checkpoint
 from glsmonai.stages import STAGES, Stage, get_stage
-from glsmonai.utils import atomic_write
+from glsmonai.utils import atomic_write, error_line
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def adopt_stage(
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # a truncated or corrupt file: one line naming it, as StageStart says it
-        raise ValueError(f"{path}: {stage.name} cannot be taken from it: unreadable, truncated or corrupt ({err})") from None
+        why = f"unreadable, truncated or corrupt ({error_line(err)})"
+        raise ValueError(f"{path}: {stage.name} cannot be taken from it: {why}") from None
     state = state.get("network", state) if isinstance(state, Mapping) else {}
     own = network.state_dict()
     taken = {k: v for k, v in state.items() if k.split(".")[0] in parts}
