@@ -7,6 +7,7 @@
     <model_dir>/stageN_best.json               that Dice and its epoch (read back by --resume)
     <model_dir>/stageN_final.pt                after the last epoch of stage N (network, optimizer, scheduler, trainer)
     <model_dir>/stageN_checkpoint_epoch=E.pt   the last epoch (network, optimizer, scheduler, trainer)
+    <model_dir>/stage_seconds.json             each finished stage's training seconds (a taken stage: its source's)
 
 Training writes every checkpoint atomically (a temporary file renamed once complete).
 
@@ -47,12 +48,15 @@ from glsmonai.utils import atomic_write, error_line
 logger = logging.getLogger(__name__)
 
 __all__ = [
-    "MODEL_INFO_FILE", "ModelFolder", "ModelSettings", "NetworkArgs", "RecordedPredict", "load_trained",
-    "network_from_args", "read_model_info", "stage_checkpoint", "trained_stage", "write_model_info",
+    "MODEL_INFO_FILE", "STAGE_SECONDS_FILE", "ModelFolder", "ModelSettings", "NetworkArgs", "RecordedPredict",
+    "load_trained", "network_from_args", "read_model_info", "read_stage_seconds", "record_stage_seconds",
+    "stage_checkpoint", "trained_stage", "write_model_info",
 ]
 
 #: the settings a model folder records beside its checkpoints (read by the predictor)
 MODEL_INFO_FILE = "gls_model.json"
+#: each finished stage's training seconds, so that a run that takes a stage from another can count its minutes
+STAGE_SECONDS_FILE = "stage_seconds.json"
 
 
 def stage_checkpoint(model_dir: str | os.PathLike, stage: str | int | Stage, kind: str = "best") -> Path:
@@ -84,6 +88,31 @@ def read_model_info(model_dir: str | os.PathLike) -> dict:
     if not isinstance(info, dict) or not isinstance(info.get("network"), dict) or "image_size" not in info:
         raise ValueError(f"{path}: settings file without 'network' and 'image_size'")
     return info
+
+
+def read_stage_seconds(model_dir: str | os.PathLike) -> dict[str, dict]:
+    """``<model_dir>/stage_seconds.json``: ``{stage name: {"seconds": s, ...}}``, ``{}`` when absent or unreadable
+    (folders trained before this record was kept have none)."""
+    path = Path(model_dir) / STAGE_SECONDS_FILE
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in record.items() if isinstance(v, dict) and isinstance(v.get("seconds"), (int, float))}
+
+
+def record_stage_seconds(model_dir: str | os.PathLike, stage: str | int | Stage, seconds: float, **extra) -> Path:
+    """Add one stage's entry to ``<model_dir>/stage_seconds.json`` (atomically, keeping the other stages').
+
+    Args:
+        seconds: the stage's wall-clock training seconds (its epochs and their validation).
+        extra: more keys of the entry: ``resumed`` (the seconds count only the run that finished an interrupted
+            stage), ``taken_from`` (the model folder a taken stage came from; ``seconds`` are then that folder's).
+    """
+    record = read_stage_seconds(model_dir)
+    record[get_stage(stage).name] = {"seconds": round(float(seconds), 1), **extra}
+    path = Path(model_dir) / STAGE_SECONDS_FILE
+    return atomic_write(path, lambda tmp: tmp.write_text(json.dumps(record, indent=1)))
 
 
 def network_from_args(args: Mapping) -> GLSNet | SegmentationOnly:

@@ -61,6 +61,10 @@ def test_training_writes_every_stage(trained):
     assert info["image_size"] == [64, 64] and info["network"]["crop_size"] == [24, 24]
     assert info["network"]["channels"] == [4, 8, 8, 16, 16] and info["network"]["num_keypoints"] == 2
     assert any((trained / "tensorboard" / "stage1").iterdir())
+    # each stage's minutes, which a run taking the stage from this folder adds to its own
+    seconds = json.loads((models / "stage_seconds.json").read_text())
+    assert sorted(seconds) == ["stage1", "stage2", "stage3"]
+    assert all(e["seconds"] > 0 and e["epochs"] == 1 and "resumed" not in e for e in seconds.values())
     log = (trained / "train.log").read_text()
     # bundles/gls/train.json finds logging.conf and metadata.json beside it, as configs/train.json does
     assert "based on config: bundles/gls/logging.conf" in log and "Cannot find the metadata" not in log
@@ -169,6 +173,11 @@ def test_stage1_taken_from_a_run_of_the_same_seed_is_the_one_training_would_writ
     assert mine.keys() == theirs.keys() and all(mine[k].equal(theirs[k]) for k in mine)
     info = json.loads((tmp_path / "models" / "gls_model.json").read_text())
     assert info["stage_from"] == {"stage1": str(trained / "models")}
+    # the taken stage's minutes are those it cost there; the stages trained here are this run's own
+    theirs = json.loads((trained / "models" / "stage_seconds.json").read_text())
+    mine = json.loads((tmp_path / "models" / "stage_seconds.json").read_text())
+    assert mine["stage1"] == {**theirs["stage1"], "taken_from": str(trained / "models")}
+    assert "taken_from" not in mine["stage2"] and mine["stage2"]["seconds"] > 0
 
 
 def test_a_taken_stage1_keeps_this_runs_own_fusion(trained, tiny_iris, tmp_path):

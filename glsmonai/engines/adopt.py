@@ -18,7 +18,14 @@ from pathlib import Path
 import torch
 
 from glsmonai.engines.distributed import barrier, is_main_process
-from glsmonai.model_folder import MODEL_INFO_FILE, ModelFolder, read_model_info, stage_checkpoint
+from glsmonai.model_folder import (
+    MODEL_INFO_FILE,
+    ModelFolder,
+    read_model_info,
+    read_stage_seconds,
+    record_stage_seconds,
+    stage_checkpoint,
+)
 from glsmonai.stages import STAGES, Stage, get_stage
 from glsmonai.utils import atomic_write, error_line
 
@@ -73,6 +80,9 @@ def adopt_stage(
 
     ``settings``: this run's recorded settings (``train.json``'s ``model_info``), else read from ``model_dir``.
 
+    ``source``'s training seconds of the taken stages (its ``stage_seconds.json``) are copied into this run's, marked
+    ``taken_from``, so that the minutes a run like this costs can be counted in full.
+
     Returns:
         this run's checkpoint of the stage.
 
@@ -118,6 +128,12 @@ def adopt_stage(
         record = path.with_suffix(".json")
         if record.is_file():  # the validation score the checkpoint was chosen by, as the stage's saver records it
             atomic_write(target.with_suffix(".json"), lambda tmp: tmp.write_text(record.read_text()))
+        # the minutes the taken stages cost there, so that this run's minutes can count them
+        for name, entry in read_stage_seconds(source).items():
+            if get_stage(name).number <= stage.number:
+                kept = {k: v for k, v in entry.items() if k != "seconds"}
+                kept.setdefault("taken_from", str(source))
+                record_stage_seconds(model_dir, name, entry["seconds"], **kept)
     barrier()
     logger.info("%s taken from %s (%s), not trained", stage.name, path, ", ".join(parts))
     return target

@@ -10,16 +10,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import torch
+from ignite.engine import Events
 from monai.engines import SupervisedEvaluator, SupervisedTrainer
 from monai.utils import set_determinism
 
 from glsmonai.engines.adopt import adopt_stage
 from glsmonai.engines.distributed import barrier, check_in_sync, is_main_process, unwrap, wrap_for_stage
-from glsmonai.model_folder import stage_checkpoint, write_model_info
+from glsmonai.model_folder import record_stage_seconds, stage_checkpoint, write_model_info
 from glsmonai.stages import enter_stage, get_stage
 from glsmonai.utils import as_bool
 
@@ -62,6 +64,10 @@ def run_stage(
     With ``resume``, a stage whose final checkpoint exists is skipped. ``frozen``: parts kept frozen although
     the stage trains them (:func:`~glsmonai.stages.enter_stage`). ``take_from``: a model folder whose stage this
     run takes instead of training it (:func:`adopt_stage`; ``train.json``'s ``stage_from``).
+
+    A finished stage's wall-clock seconds (its epochs with their validation) go into the model folder's
+    ``stage_seconds.json``; a stage resumed from an epoch checkpoint counts only the epochs this run trained, and
+    its entry says ``resumed``.
     """
     stage = get_stage(stage)
     if take_from:
@@ -78,7 +84,15 @@ def run_stage(
         "%s: %d epoch(s), lr %g, %d trainable parameters", stage.name, trainer.state.max_epochs,
         trainer.optimizer.param_groups[0]["lr"], sum(p.numel() for p in params),
     )
+    epochs = []  # the epochs this run trains (fewer than max_epochs when it resumes an interrupted stage)
+    count = trainer.add_event_handler(Events.EPOCH_COMPLETED, lambda engine: epochs.append(engine.state.epoch))
+    start = time.perf_counter()
     trainer.run()
+    seconds = time.perf_counter() - start
+    count.remove()
+    if is_main_process():
+        record_stage_seconds(model_dir, stage, seconds, epochs=len(epochs),
+                             **({"resumed": True} if len(epochs) < trainer.state.max_epochs else {}))
     barrier()  # with torchrun: every process waits for rank 0's checkpoints before the next stage reads them
     trainer.network = network
     check_in_sync(network, stage.name)

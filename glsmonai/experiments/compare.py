@@ -174,13 +174,14 @@ def compare(
             sharing no group with ``datalist``: after the cross-validation every model's fold ensemble (per
             seed) and each of its fold models predict it, and ``test_cases.csv``, ``test_table.csv`` / ``.md`` and
             ``test_paired.csv`` / ``.md`` are written (:mod:`~glsmonai.experiments.external`); the other outputs
-            are the same as without it. Needs ``folds >= 2``.
+            are the same as without it. The ``variants`` that are prediction options (not the oracle) predict it
+            too, as ``<model>+<variant>``. Needs ``folds >= 2``.
         arms: training-time levers (:class:`~glsmonai.experiments.training.Arm`): each is compared as one more
             model, named by the arm, trained as its model with its overrides on the same rounds and seeds; with
             ``reference`` its model (or the model it is to be measured against), ``paired.md`` gives the lever's
             difference. An arm's training minutes are in ``table.md`` beside the others', for equal-time
             comparisons; an arm that takes a stage from another compared model (``stage1_of=NAME``) counts the
-            minutes of the stages it trains.
+            minutes that stage cost there too, where that run recorded them (``models/stage_seconds.json``).
 
     Returns:
         the table, one row per model.
@@ -261,9 +262,10 @@ def compare(
     write_json(out / "summary.json", document)
     write_compare_report(out / "report.html", document, tables.table, tables.paired, cases, tables.levers, panels)
     if external is not None:  # after the cross-validation's outputs, which it leaves as they are
-        runs = predict_external(external, rounds, models, training, out)
+        runs = predict_external(external, rounds, models, training, out, variants)
         window = key_window(read_model_info(rounds[0].run(out, window_model, training[0].folder) / "models"))
         label_value = external.task.get("label_value", source.task.get("label_value"))
         test_scores, test_kp = score_external(test_cases, runs, rounds, training, out, window, label_value)
-        write_external_tables(out, test_scores, runs, test_kp, models, reference, len(rounds), n_boot, seed)
+        write_external_tables(out, test_scores, runs, test_kp, list(runs["model"].unique()), reference, len(rounds),
+                              n_boot, seed)
     return tables.table

@@ -10,7 +10,11 @@ datalist) each model is predicted twice over, as nnU-Net predicts a test set aft
 - by each fold model alone, into ``<model>/fold<k>/[seed<s>/]test_predictions/``.
 
 Both are predicted with every prediction-time option off (:data:`~glsmonai.inference.options.PLAIN`), as
-compare predicts its folds, scored by the folder scorer of ``evaluate``, and tabled:
+compare predicts its folds, and with each of compare's ``--variants`` that is a prediction option (``recorded``:
+the options the model folders record, what ``glsmonai predict`` does by default) as ``<model>+<variant>``, into
+``test_ensemble_<variant>/`` and ``test_predictions_<variant>/``. The oracle (``ref_keypoints``) is left out: an
+external test set is predicted as a user would. Every prediction is scored by the folder scorer of ``evaluate``,
+and tabled:
 
 - ``test_cases.csv``: ``model, members, seed, image, group`` and the scores (``members``: ``ensemble`` or
   ``fold<k>``);
@@ -38,7 +42,8 @@ from glsmonai.evaluation.scoring import COUNTS
 from glsmonai.experiments.rounds import DatalistFile, Round
 from glsmonai.experiments.tables import CASE_METRICS, markdown, model_table
 from glsmonai.experiments.training import TrainingSeed
-from glsmonai.inference import PLAIN, run_inference
+from glsmonai.experiments.variants import ORACLE
+from glsmonai.inference import PLAIN, run_inference, variant_options
 from glsmonai.utils import atomic_write
 
 logger = logging.getLogger(__name__)
@@ -72,48 +77,57 @@ def check_external(test: DatalistFile, source: DatalistFile, folds: int) -> list
     return cases
 
 
-def _ensemble_dir(out: Path, model: str, seed: TrainingSeed) -> Path:
-    """Where ``model``'s fold ensemble of one training seed predicts the test cases."""
-    path = out / model / "test_ensemble"
+def _ensemble_dir(out: Path, name: str, seed: TrainingSeed) -> Path:
+    """Where the fold ensemble of one training seed of ``name`` (``<model>`` or ``<model>+<variant>``) predicts the
+    test cases."""
+    model, _, variant = name.partition("+")
+    path = out / model / f"test_ensemble{f'_{variant}' if variant else ''}"
     return path / seed.folder if seed.folder else path
 
 
-def _predictions(out: Path, model: str, seed: TrainingSeed, rounds: Sequence[Round], members: str) -> Path:
-    """The prediction folder of ``members`` (``ensemble`` or ``fold<k>``) of ``model`` and ``seed``."""
+def _predictions(out: Path, name: str, seed: TrainingSeed, rounds: Sequence[Round], members: str) -> Path:
+    """The prediction folder of ``members`` (``ensemble`` or ``fold<k>``) of ``name`` (``<model>[+<variant>]``) and
+    ``seed``."""
     if members == ENSEMBLE:
-        return _ensemble_dir(out, model, seed)
-    return rounds[int(members.removeprefix("fold"))].run(out, model, seed.folder) / "test_predictions"
+        return _ensemble_dir(out, name, seed)
+    model, _, variant = name.partition("+")
+    run = rounds[int(members.removeprefix("fold"))].run(out, model, seed.folder)
+    return run / f"test_predictions{f'_{variant}' if variant else ''}"
 
 
 def predict_external(
     test: DatalistFile, rounds: Sequence[Round], models: Sequence[str], seeds: Sequence[TrainingSeed], out: Path,
+    variants: Sequence[str] = (),
 ) -> pd.DataFrame:
-    """Predict the external test cases with every model's fold ensemble and each of its fold models, per seed.
+    """Predict the external test cases with every model's fold ensemble and each of its fold models, per seed:
+    plainly, then with each of ``variants`` that is a prediction option (as ``<model>+<variant>``).
 
     Returns:
-        one row per prediction: ``model, members, seed, n_networks, predict_s`` (the seconds it took: reading,
-        the networks, writing).
+        one row per prediction: ``model, members, seed, n_networks, predict_s`` (``model``: the compared name;
+        ``predict_s``: the seconds it took, reading, the networks, writing).
 
     Raises:
         RuntimeError: a case could not be predicted (the message names the folder and the case).
     """
     rows = []
-    for model in models:
+    names = [*((m, None) for m in models), *((m, v) for v in variants if v != ORACLE for m in models)]
+    for model, variant in names:
+        name, options = (f"{model}+{variant}", variant_options(variant)) if variant else (model, PLAIN)
         for seed in seeds:
             folders = [round_.run(out, model, seed.folder) / "models" for round_ in rounds]
             for members, model_dirs in [(ENSEMBLE, folders), *((f"fold{r.k}", [f]) for r, f in zip(rounds, folders))]:
-                target = _predictions(out, model, seed, rounds, members)
+                target = _predictions(out, name, seed, rounds, members)
                 start = time.perf_counter()
-                failures = run_inference(test.path, target, model_dirs, PLAIN, overlays=False, split=TEST_SPLIT,
+                failures = run_inference(test.path, target, model_dirs, options, overlays=False, split=TEST_SPLIT,
                                          dataset_dir=test.dataset_dir)
                 if failures:
                     raise RuntimeError(f"{target}: prediction of the external test set failed for {len(failures)} "
                                        f"case(s): {failures[0]}")
                 seconds = time.perf_counter() - start
-                rows.append({"model": model, "members": members, "seed": seed.value, "n_networks": len(model_dirs),
+                rows.append({"model": name, "members": members, "seed": seed.value, "n_networks": len(model_dirs),
                              "predict_s": seconds})
             logger.info("%s%s: external test set predicted by the ensemble of %d folds in %.1f s, by one fold model "
-                        "in %.1f s (mean)", model, f", seed {seed.value}" if seed.folder else "", len(rounds),
+                        "in %.1f s (mean)", name, f", seed {seed.value}" if seed.folder else "", len(rounds),
                         rows[-len(rounds) - 1]["predict_s"], sum(r["predict_s"] for r in rows[-len(rounds):]) / len(rounds))
     return pd.DataFrame(rows)
 

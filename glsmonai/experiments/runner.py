@@ -38,7 +38,8 @@ def train_and_predict(
     Returns:
         one row per round, compared name (``<model>`` or ``<model>+<variant>``) and seed: ``model, fold, seed,
         n_training, n_validation, n_testing, test_groups, train_min, infer_s`` (a variant's ``train_min`` is 0:
-        it reuses its model's training).
+        it reuses its model's training; an arm that takes stages counts their minutes in the run it took them from,
+        where that run recorded them).
 
     Raises:
         FileNotFoundError, RuntimeError: see :func:`~glsmonai.experiments.training.train_model` and
@@ -61,6 +62,12 @@ def train_and_predict(
                     overrides = (*arm.training_overrides(seed.overrides), *arm.stage_from(sources))
                 train_s, ran = train_model(arm.model if arm else model, configs, round_.datalist, run, overrides,
                                            presets)
+                taken_s = arm.taken_seconds(run) if arm else 0.0
+                if taken_s is None:
+                    logger.warning("%s: the run it takes %s from recorded no stage seconds (trained before this "
+                                   "record was kept): its minutes count only the stages it trains", model,
+                                   ", ".join(stage for stage, _ in arm.stages_of))
+                train_s += taken_s or 0.0
                 clock.finished(model, train_s, ran)
                 infer_s = predict_round(round_, run)
                 logger.info("%s, fold %d%s: training %.1f min, prediction of %d case(s) %.1f s", model, round_.k,

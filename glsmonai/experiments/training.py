@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from glsmonai.experiments.rounds import DatalistFile
+from glsmonai.model_folder import read_stage_seconds
 from glsmonai.stages import get_stage
 from glsmonai.utils import atomic_write
 
@@ -120,6 +121,19 @@ class Arm:
             return ()
         taken = {stage: str(runs[name] / "models") for stage, name in self.stages_of}
         return ("--stage_from", repr(taken))
+
+    def taken_seconds(self, run: Path) -> float | None:
+        """The training seconds of the stages this arm's run (``run``, its run folder) took from other runs, as their
+        model folders recorded them (``stage_seconds.json``, copied into this run's when it took them): 0 without
+        :attr:`stages_of`, ``None`` when a source trained before that record was kept (its minutes are unknown)."""
+        if not self.stages_of:
+            return 0.0
+        record = read_stage_seconds(run / "models")
+        last = max(get_stage(stage).number for stage, _ in self.stages_of)
+        wanted = [f"stage{n}" for n in range(1, last + 1)]
+        if any(name not in record or "taken_from" not in record[name] for name in wanted):
+            return None
+        return sum(record[name]["seconds"] for name in wanted)
 
     def training_overrides(self, overrides: Sequence[str]) -> tuple[str, ...]:
         """``overrides`` (a seed's, :attr:`TrainingSeed.overrides`) without the keys this arm sets, then the arm's."""

@@ -146,6 +146,17 @@ def test_compare_two_folds_end_to_end(tiny_iris, tmp_path, tmp_path_factory, cap
         test_table.loc["gls", "dice"] - test_table.loc["gls@fold", "dice"])
     assert "| gls | gls@fold | dice |" in (tmp_path / "test_paired.md").read_text()
     assert "predict_s" in (tmp_path / "test_table.md").read_text()
+    # with prediction-time variants the external set is predicted with them too (the oracle is left out): the plain
+    # predictions' rows stay as they were
+    assert cli_main([*base, *ARGS, "--test", external, "--variants", "tta", "ref_keypoints"]) == 0
+    with_tta = pd.read_csv(tmp_path / "test_cases.csv")
+    assert with_tta[with_tta["model"].isin(["gls", "unet"])].reset_index(drop=True).equals(tested)
+    assert set(with_tta["model"]) == {"gls", "unet", "gls+tta", "unet+tta"}
+    assert (tmp_path / "gls" / "test_ensemble_tta" / "ensemble.json").is_file()
+    assert (tmp_path / "gls" / "fold1" / "test_predictions_tta" / "keypoints.csv").is_file()
+    assert list(pd.read_csv(tmp_path / "test_table.csv")["model"]) == [
+        "unet", "unet@fold", "gls", "gls@fold", "unet+tta", "unet+tta@fold", "gls+tta", "gls+tta@fold"]
+    assert ("gls+tta", "unet") in set(zip(*pd.read_csv(tmp_path / "test_paired.csv")[["model", "reference"]].T.values))
 
 
 def test_compare_reference_must_be_compared(tiny_iris, tmp_path):

@@ -95,6 +95,25 @@ def test_compare_trains_stages_2_and_3_of_an_arm_on_its_models_stage_1(tiny_iris
     assert pd.read_csv(tmp_path / "cases.csv").groupby("model").size().to_dict() == {"gls": 2, "gls_mean": 2}
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["evaluated"]["arms"]["gls_mean"]["stages_of"] == {"stage1": "gls"}
+    # gls_mean's minutes count the stage 1 it took: what that stage cost gls, and its own run's seconds
+    stage1_s = json.loads((tmp_path / "gls" / "models" / "stage_seconds.json").read_text())["stage1"]["seconds"]
+    own_s = json.loads((tmp_path / "gls_mean" / "train_time.json").read_text())["seconds"]
+    minutes = pd.read_csv(tmp_path / "folds.csv").set_index("model")["train_min"]
+    assert minutes["gls_mean"] * 60 == pytest.approx(own_s + stage1_s)
+
+
+def test_an_arm_whose_source_recorded_no_stage_seconds_counts_its_own_minutes_only(tmp_path):
+    arm = Arm.parse(["gls_mean", "gls", "stage2_of=gls"])
+    models = tmp_path / "models"
+    models.mkdir()
+    assert arm.taken_seconds(tmp_path) is None  # taken from a folder trained before the record was kept
+    (models / "stage_seconds.json").write_text(json.dumps({
+        "stage1": {"seconds": 300.0, "taken_from": "runs/gls/models"},
+        "stage2": {"seconds": 40.0, "epochs": 10, "taken_from": "runs/gls/models"},
+        "stage3": {"seconds": 30.0, "epochs": 8},
+    }))
+    assert arm.taken_seconds(tmp_path) == 340.0  # stages 1 and 2, not the stage 3 it trained itself
+    assert Arm.parse(["unet_60", "unet", "stage1_epochs=60"]).taken_seconds(tmp_path) == 0.0
 
 
 def test_compare_with_no_model_and_no_arm_is_refused_in_one_line(tiny_iris, tmp_path, caplog):
