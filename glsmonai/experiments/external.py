@@ -42,7 +42,7 @@ from glsmonai.evaluation.scoring import COUNTS
 from glsmonai.experiments.rounds import DatalistFile, Round
 from glsmonai.experiments.tables import CASE_METRICS, markdown, model_table
 from glsmonai.experiments.training import TrainingSeed
-from glsmonai.experiments.variants import ORACLE
+from glsmonai.experiments.variants import ORACLE, split_name
 from glsmonai.inference import PLAIN, run_inference, variant_options
 from glsmonai.utils import atomic_write
 
@@ -80,8 +80,8 @@ def check_external(test: DatalistFile, source: DatalistFile, folds: int) -> list
 def _ensemble_dir(out: Path, name: str, seed: TrainingSeed) -> Path:
     """Where the fold ensemble of one training seed of ``name`` (``<model>`` or ``<model>+<variant>``) predicts the
     test cases."""
-    model, _, variant = name.partition("+")
-    path = out / model / f"test_ensemble{f'_{variant}' if variant else ''}"
+    model, folder = split_name(name)  # folder: predictions[_<variant>]
+    path = out / model / f"test_ensemble{folder.removeprefix('predictions')}"
     return path / seed.folder if seed.folder else path
 
 
@@ -90,9 +90,8 @@ def _predictions(out: Path, name: str, seed: TrainingSeed, rounds: Sequence[Roun
     ``seed``."""
     if members == ENSEMBLE:
         return _ensemble_dir(out, name, seed)
-    model, _, variant = name.partition("+")
-    run = rounds[int(members.removeprefix("fold"))].run(out, model, seed.folder)
-    return run / f"test_predictions{f'_{variant}' if variant else ''}"
+    model, folder = split_name(name)
+    return rounds[int(members.removeprefix("fold"))].run(out, model, seed.folder) / f"test_{folder}"
 
 
 def predict_external(

@@ -130,7 +130,7 @@ class Arm:
             return 0.0
         record = read_stage_seconds(run / "models")
         last = max(get_stage(stage).number for stage, _ in self.stages_of)
-        wanted = [f"stage{n}" for n in range(1, last + 1)]
+        wanted = [get_stage(n).name for n in range(1, last + 1)]
         if any(name not in record or "taken_from" not in record[name] for name in wanted):
             return None
         return sum(record[name]["seconds"] for name in wanted)
